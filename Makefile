@@ -1,0 +1,34 @@
+# Every target does its own set-up: a fresh clone needs only `make serve` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXAMPLE_DIR := build/example-model
+
+.PHONY: help venv example test clean
+
+help:
+	@echo "make test     set up, build the example model, run the whole test suite"
+	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
+	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[example,dev]"
+	touch $@
+
+venv: $(STAMP)
+
+# `bsm example` reuses the model when its inputs (code and data recipe) are unchanged.
+example: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm example --out $(EXAMPLE_DIR)
+
+test: example
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) $(PY) -m pytest
+
+clean:
+	rm -rf build model_store/*.mar .pytest_cache

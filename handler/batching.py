@@ -1,0 +1,62 @@
+"""Micro-batching: length-sorted chunks bounded by rows and tokens, padded per chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from handler.pipeline import Features
+
+
+def plan_micro_batches(lengths: Sequence[int] | np.ndarray, max_rows: int, max_tokens: int) -> list[np.ndarray]:
+    """Row positions grouped into chunks of similar length.
+
+    Rows are sorted by length so each chunk pads little; a chunk holds at most `max_rows`
+    rows and at most `max_tokens` padded tokens (rows x its longest row), but always at
+    least one row. Every position appears in exactly one chunk.
+    """
+    if max_rows < 1 or max_tokens < 1:
+        raise ValueError(f"max_rows and max_tokens must be positive, got {max_rows} and {max_tokens}")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    chunks: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        if end == len(order):
+            chunks.append(order[start:end])
+            break
+        rows = end - start + 1
+        longest = max(int(lengths[order[end]]), 1)  # sorted: the newcomer is the longest
+        if rows > max_rows or rows * longest > max_tokens:
+            chunks.append(order[start:end])
+            start = end
+    return chunks
+
+
+def collate(features: Features, pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad token ids to the chunk's longest row: input_ids and attention_mask are (rows, texts, L)."""
+    rows, texts = len(features), len(features.token_ids)
+    longest = max((len(ids) for column in features.token_ids for ids in column), default=1)
+    input_ids = np.full((rows, texts, longest), pad_id, dtype=np.int64)
+    mask = np.zeros((rows, texts, longest), dtype=np.int64)
+    for t, column in enumerate(features.token_ids):
+        for r, ids in enumerate(column):
+            input_ids[r, t, : len(ids)] = ids
+            mask[r, t, : len(ids)] = 1
+    return {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(mask),
+        "categorical": torch.from_numpy(features.categorical),
+        "numeric": torch.from_numpy(features.numeric),
+    }
+
+
+def iter_micro_batches(
+    features: Features, pad_id: int, max_rows: int, max_tokens: int, device: torch.device
+) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    """(row positions, padded tensors on `device`) for each planned micro-batch."""
+    for rows in plan_micro_batches(features.lengths(), max_rows, max_tokens):
+        batch = collate(features.take(rows), pad_id)
+        yield rows, {k: v.to(device) for k, v in batch.items()}

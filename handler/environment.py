@@ -1,0 +1,32 @@
+"""Every environment variable the project reads, by name, in one place; read when called."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SAGEMAKER_BASE_DIR = "SAGEMAKER_BASE_DIR"  # root of the SageMaker layout, default /opt/ml
+SM_MODEL_DIR = "SM_MODEL_DIR"  # training: where the model must be written
+SM_CHANNEL_PREFIX = "SM_CHANNEL_"  # training: SM_CHANNEL_TRAIN, SM_CHANNEL_TEST, ...
+
+
+def sagemaker_base_dir() -> Path:
+    """The SageMaker root directory."""
+    return Path(os.environ.get(SAGEMAKER_BASE_DIR, "/opt/ml"))
+
+
+def training_channel(name: str) -> Path:
+    """The directory of a training input channel."""
+    explicit = os.environ.get(SM_CHANNEL_PREFIX + name.upper())
+    return Path(explicit) if explicit else sagemaker_base_dir() / "input" / "data" / name
+
+
+def training_model_dir() -> Path:
+    """Where a training job writes its model."""
+    explicit = os.environ.get(SM_MODEL_DIR)
+    return Path(explicit) if explicit else sagemaker_base_dir() / "model"
+
+
+def training_hyperparameters_file() -> Path:
+    """The JSON file of a training job's hyperparameters (all values are strings)."""
+    return sagemaker_base_dir() / "input" / "config" / "hyperparameters.json"

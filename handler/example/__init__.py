@@ -1,0 +1,1 @@
+"""The example model: a synthetic buyer-seller messaging data set and its classifier."""

@@ -1,0 +1,100 @@
+"""The network: a BERT-family text encoder, a tabular branch, fusion and a classifier head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel
+
+# Architecture keys of an encoder config; anything else (hub names, versions) is left out.
+ENCODER_KEYS = (
+    "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+    "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
+    "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "pad_token_id",
+    "position_embedding_type", "dim", "n_layers", "n_heads", "hidden_dim", "dropout",
+    "attention_dropout", "activation", "sinusoidal_pos_embds",
+)
+
+
+def encoder_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """The architecture part of a Hugging Face `config.json`, as plain data."""
+    if "model_type" not in raw:
+        raise ValueError("encoder config has no 'model_type' (e.g. 'bert')")
+    return {k: raw[k] for k in ENCODER_KEYS if k in raw}
+
+
+def embedding_dim(cardinality: int) -> int:
+    """Embedding width for a categorical column: grows with its cardinality, capped at 16."""
+    return min(16, (cardinality + 1) // 2)
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network (weights come from `model.pth`)."""
+
+    encoder: dict[str, Any]  # Hugging Face config of the text encoder, architecture keys only
+    num_text_columns: int
+    cardinalities: list[int]  # ids per categorical column, reserved ids included
+    numeric_width: int  # numeric features per row
+    num_labels: int
+    hidden_size: int = 256  # width of the fusion layer
+    dropout: float = 0.1
+    extra: dict[str, Any] = field(default_factory=dict)  # reserved for later versions
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the artifact file."""
+        return asdict(self)
+
+
+class MultimodalClassifier(nn.Module):
+    """Mean-pooled encoder output per text column + categorical embeddings + numbers -> logits."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        hf_config = AutoConfig.for_model(**config.encoder)
+        self.encoder = AutoModel.from_config(hf_config)
+        text_width = hf_config.hidden_size * config.num_text_columns
+        self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim(c)) for c in config.cardinalities)
+        tabular_width = sum(embedding_dim(c) for c in config.cardinalities) + config.numeric_width
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout),
+            nn.Linear(text_width + tabular_width, config.hidden_size),
+            nn.GELU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_size, config.num_labels),
+        )
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(rows, texts, L) token ids -> (rows, texts x hidden) mean-pooled text features.
+
+        Each text column is trimmed to its own longest row first, so a short subject is not
+        padded to the length of a long message.
+        """
+        pooled = []
+        for t in range(input_ids.shape[1]):
+            mask = attention_mask[:, t]
+            length = max(int(mask.sum(dim=1).max()), 1)
+            mask = mask[:, :length]
+            hidden = self.encoder(input_ids=input_ids[:, t, :length], attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0))
+        return torch.cat(pooled, dim=1)
+
+    def classify(self, text: torch.Tensor, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        """Fuse text features with the tabular branch and return logits."""
+        parts = [text, numeric.to(text.dtype)]
+        parts += [emb(categorical[:, i]) for i, emb in enumerate(self.embeddings)]
+        return self.head(torch.cat(parts, dim=1))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        categorical: torch.Tensor,
+        numeric: torch.Tensor,
+    ) -> torch.Tensor:
+        return self.classify(self.encode_text(input_ids, attention_mask), categorical, numeric)
