@@ -92,8 +92,12 @@ class Artifacts:
                 f"{source}: key 'model_config.num_labels' is {model_config.num_labels}, "
                 f"expected {len(labels)} (the number of labels)"
             )
-        if model_config.cardinalities != pipeline.cardinalities or model_config.numeric_width != pipeline.numeric_width:
-            raise ArtifactError(f"{source}: key 'model_config' does not match the fitted tabular processors")
+        for key, fitted in (("cardinalities", pipeline.cardinalities), ("numeric_width", pipeline.numeric_width)):
+            if getattr(model_config, key) != fitted:
+                raise ArtifactError(
+                    f"{source}: key 'model_config.{key}' is {getattr(model_config, key)}, "
+                    f"expected {fitted} (from the fitted processors in 'pipeline')"
+                )
         return cls(
             schema=schema,
             pipeline=pipeline,

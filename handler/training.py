@@ -182,7 +182,7 @@ def _fit_head(
     limits = BatchLimits()
     with torch.inference_mode():
         batches = iter_micro_batches(features, pad_id, limits.max_rows, limits.max_tokens, torch.device("cpu"))
-        for rows, batch in tqdm(batches, desc="encoding texts", disable=not progress, leave=False):
+        for rows, batch in tqdm(batches, desc="encoding texts", disable=None if progress else True, leave=False):
             text[torch.from_numpy(rows)] = model.encode_text(batch["input_ids"], batch["attention_mask"])
     categorical, numeric = torch.from_numpy(features.categorical), torch.from_numpy(features.numeric)
     params = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
@@ -190,7 +190,7 @@ def _fit_head(
     generator = torch.Generator().manual_seed(config.seed)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
-    bar = tqdm(range(config.epochs), desc="training head", disable=not progress)
+    bar = tqdm(range(config.epochs), desc="training head", disable=None if progress else True)
     for _ in bar:
         total = 0.0
         for idx in _batches(len(targets), config.batch_size, generator):
@@ -220,7 +220,7 @@ def _fit_end_to_end(
     model.train()
     for epoch in range(config.epochs):
         steps = _batches(len(targets), config.batch_size, generator)
-        bar = tqdm(steps, desc=f"fine-tuning epoch {epoch + 1}/{config.epochs}", disable=not progress)
+        bar = tqdm(steps, desc=f"fine-tuning epoch {epoch + 1}/{config.epochs}", disable=None if progress else True)
         for idx in bar:
             batch = collate(features.take(idx.numpy()), pad_id)
             optimizer.zero_grad()

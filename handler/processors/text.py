@@ -37,6 +37,7 @@ class Identity(TextProcessor):
 _DROPPED_TAGS = "script,style,head,noscript,template,svg"
 _BLOCK_TAGS = "p,div,li,tr,table,ul,ol,h1,h2,h3,h4,h5,h6,blockquote,pre,section,article,hr"
 _MARKUP = re.compile(r"<[A-Za-z!/]|&#?\w+;")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 
 @register("html")
@@ -56,7 +57,8 @@ class HtmlToText(TextProcessor):
             node.insert_before("\n")
             node.insert_after("\n")
         body = tree.body
-        return body.text(separator="") if body is not None else ""
+        text = body.text(separator="") if body is not None else ""
+        return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 @register("email")

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny random model trained in seconds, saved as the two artifact files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from handler import Predictor, artifacts
+from handler.example.data import generate
+from handler.training import EncoderSource, TrainConfig, train
+
+TINY_CONFIG = TrainConfig(
+    text_columns=["subject", "message"],
+    label_column="intent",
+    categorical_columns=["marketplace", "channel"],
+    numeric_columns=["order_value", "days_since_order"],
+    max_length=64,
+    epochs=8,
+    vocab_size=600,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Small train and test tables from the example generator."""
+    return generate(400, seed=1), generate(120, seed=2, unseen_share=0.1)
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_frames: tuple[pd.DataFrame, pd.DataFrame]) -> Predictor:
+    """A tiny random BERT with its own WordPiece vocabulary, trained on the tiny table."""
+    train_frame, test_frame = tiny_frames
+    return train(train_frame, TINY_CONFIG, EncoderSource.tiny(), evaluation=test_frame, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model written as model.pth and model_artifacts.pth."""
+    out = tmp_path_factory.mktemp("tiny-model")
+    artifacts.save(out, tiny_predictor.model.state_dict(), tiny_predictor.artifacts)
+    return out
