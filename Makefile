@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE_DIR := build/example-model
 
-.PHONY: help venv example test clean
+.PHONY: help venv example archive serve test clean
 
 help:
+	@echo "make serve    set up, build and archive the example model, serve it on :8080"
 	@echo "make test     set up, build the example model, run the whole test suite"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[example,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,example,dev]"
 	touch $@
 
 venv: $(STAMP)
@@ -26,6 +27,12 @@ venv: $(STAMP)
 # `bsm example` reuses the model when its inputs (code and data recipe) are unchanged.
 example: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm example --out $(EXAMPLE_DIR)
+
+archive: example
+	./archive.sh $(EXAMPLE_DIR) example
+
+serve: archive
+	$(VENV)/bin/bsm serve-local --model example=example.mar --sample $(EXAMPLE_DIR)/samples/requests.csv
 
 test: example
 	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) $(PY) -m pytest

@@ -60,3 +60,10 @@ def iter_micro_batches(
     for rows in plan_micro_batches(features.lengths(), max_rows, max_tokens):
         batch = collate(features.take(rows), pad_id)
         yield rows, {k: v.to(device) for k, v in batch.items()}
+
+
+def split_rows(rows: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
+    """Cut a flattened (total rows, ...) array back into one piece per request."""
+    if sum(counts) != len(rows):
+        raise ValueError(f"{len(rows)} rows cannot be split into pieces of {list(counts)}")
+    return np.split(rows, np.cumsum(counts)[:-1]) if counts else []

@@ -125,6 +125,14 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_local(args: argparse.Namespace) -> int:
+    from handler.server import TorchServe, serve_foreground
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    server = TorchServe(workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model)
+    return serve_foreground(server, args.sample)
+
+
 def _train_fields() -> list[dataclasses.Field[Any]]:
     from handler.training import TrainConfig
 
@@ -168,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--out", type=Path, default=Path("build/example-model"))
     example.add_argument("--force", action="store_true", help="rebuild even when up to date")
     example.set_defaults(func=cmd_example)
+
+    local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
+    local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
+    local.add_argument("--model-store", type=Path, default=Path("model_store"))
+    local.add_argument("--config", type=Path, default=Path("config.properties"))
+    local.add_argument("--workdir", type=Path, default=Path("build/torchserve"),
+                       help="TorchServe's working directory: logs and key_file.json (the tokens)")
+    local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
+    local.set_defaults(func=cmd_serve_local)
     return parser
 
 

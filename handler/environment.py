@@ -30,3 +30,12 @@ def training_model_dir() -> Path:
 def training_hyperparameters_file() -> Path:
     """The JSON file of a training job's hyperparameters (all values are strings)."""
     return sagemaker_base_dir() / "input" / "config" / "hyperparameters.json"
+
+# Serving: ServingSettings field -> variable that overrides it.
+SERVING_VARIABLES = {
+    "torch_threads": "BSM_TORCH_THREADS",
+    "max_batch_rows": "BSM_MAX_BATCH_ROWS",
+    "max_batch_tokens": "BSM_MAX_BATCH_TOKENS",
+    "warmup": "BSM_WARMUP",
+    "default_accept": "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT",
+}

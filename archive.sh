@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Package a model directory (model.pth + model_artifacts.pth) into model_store/<name>.mar.
+# The archive carries the handler package, so it loads on any TorchServe whose Python has
+# the dependencies, without this project installed.
+#
+# usage: archive.sh MODEL_DIR [NAME] [--config model-config.yaml] [--store DIR]
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+config="$root/model-config.yaml"
+store="$root/model_store"
+positional=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --config) config=$2; shift 2 ;;
+    --store) store=$2; shift 2 ;;
+    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+    *) positional+=("$1"); shift ;;
+  esac
+done
+[ ${#positional[@]} -ge 1 ] || { sed -n 2,6p "$0" >&2; exit 2; }
+model_dir=${positional[0]}
+name=${positional[1]:-$(basename "$model_dir")}
+
+for file in model.pth model_artifacts.pth; do
+  [ -f "$model_dir/$file" ] || { echo "archive.sh: $model_dir/$file not found" >&2; exit 1; }
+done
+[ -f "$config" ] || { echo "archive.sh: config $config not found" >&2; exit 1; }
+archiver=$(command -v torch-model-archiver || echo "$root/.venv/bin/torch-model-archiver")
+
+# Stage a clean copy of the package: no caches, no editable-install leftovers.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+# torch-model-archiver copies the contents of an extra-files folder to the archive root,
+# so the package goes one level down: the archive then holds handler/... as a package.
+mkdir -p "$stage/code/handler"
+(cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
+
+mkdir -p "$store"
+"$archiver" \
+  --model-name "$name" \
+  --version 1.0 \
+  --handler "$root/handler/ts_handler.py" \
+  --serialized-file "$model_dir/model.pth" \
+  --extra-files "$model_dir/model_artifacts.pth,$stage/code" \
+  --config-file "$config" \
+  --export-path "$store" \
+  --force
+echo "$store/$name.mar"

@@ -1,0 +1,132 @@
+"""One batch of requests through the model: engine-agnostic, errors isolated per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+
+from handler import codecs
+from handler.batching import split_rows
+from handler.codecs import Codec
+from handler.errors import ServingError
+from handler.pipeline import Features
+from handler.predictor import Predictor
+from handler.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the engine hands it over."""
+
+    body: Any  # bytes, or what the engine already decoded (str, parsed JSON)
+    content_type: str | None = None
+    accept: str | None = None
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Response:
+    """One answer: status, media type and body."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def phrase(self) -> str:
+        """The HTTP reason phrase of the status."""
+        return HTTPStatus(self.status).phrase
+
+
+@dataclass
+class Prepared:
+    """The preprocess stage's output: the good rows of every request, flattened, and the plan."""
+
+    features: Features | None  # rows of all good requests, one after the other
+    counts: list[int]  # rows per good request, in order
+    outcomes: list[Codec | Response]  # per request: the codec that will write it, or its error
+
+    @property
+    def rows(self) -> int:
+        """Rows to run through the model."""
+        return sum(self.counts)
+
+
+def error_response(error: ServingError) -> Response:
+    """The one place an error becomes a response: its status and a JSON body."""
+    return Response(int(error.status), "application/json", json.dumps(error.to_dict()).encode("utf-8"))
+
+
+class BatchInference:
+    """Serves a batch of requests with one predictor: preprocess, inference, postprocess."""
+
+    def __init__(self, predictor: Predictor, settings: ServingSettings) -> None:
+        self.predictor = predictor
+        self.settings = settings
+
+    def _decode(self, request: Request) -> tuple[Features, Codec]:
+        reader = codecs.for_content_type(request.content_type)
+        writer = codecs.for_accept(request.accept, reader, self.settings.default_accept)
+        rows = reader.decode(request.body, self.predictor.columns)
+        return self.predictor.preprocess(rows), writer
+
+    def preprocess(self, requests: Sequence[Request]) -> Prepared:
+        """Decode, validate and featurize each request on its own; a bad one only fails itself."""
+        parts: list[Features] = []
+        outcomes: list[Codec | Response] = []
+        for request in requests:
+            try:
+                features, writer = self._decode(request)
+            except ServingError as error:
+                # The message may quote a cell of the request: log only the status and kind.
+                log.info("request %s: %d %s", request.request_id, int(error.status), type(error).__name__)
+                outcomes.append(error_response(error))
+                continue
+            parts.append(features)
+            outcomes.append(writer)
+        return Prepared(
+            features=Features.concat(parts) if parts else None,
+            counts=[len(p) for p in parts],
+            outcomes=outcomes,
+        )
+
+    def inference(self, prepared: Prepared) -> np.ndarray:
+        """Probabilities for every good row, in length-sorted micro-batches."""
+        if prepared.features is None or prepared.rows == 0:
+            return np.zeros((0, len(self.predictor.labels)), dtype=np.float32)
+        return self.predictor.forward(prepared.features)
+
+    def postprocess(self, prepared: Prepared, probabilities: np.ndarray) -> list[Response]:
+        """One response per request, in request order."""
+        pieces = iter(split_rows(probabilities, prepared.counts))
+        responses = []
+        for outcome in prepared.outcomes:
+            if isinstance(outcome, Response):
+                responses.append(outcome)
+            else:
+                body = outcome.encode(self.predictor.postprocess(next(pieces)))
+                responses.append(Response(200, outcome.media_type, body))
+        return responses
+
+    def __call__(self, requests: Sequence[Request]) -> list[Response]:
+        """All three stages."""
+        prepared = self.preprocess(requests)
+        return self.postprocess(prepared, self.inference(prepared))
+
+    def warm_up(self) -> None:
+        """Run short and long rows through every stage, so the first real request is not slow."""
+        columns = self.predictor.columns
+        kinds = {c.name: c.kind.value for c in self.predictor.artifacts.schema.columns}
+        rows = [
+            {c: ("warm up " * length if kinds[c] == "text" else None) for c in columns}
+            for length in (1, 16, 128)
+        ]
+        self.predictor.predict(rows)

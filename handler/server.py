@@ -1,0 +1,168 @@
+"""Run TorchServe as a child process: start it, wait until it answers, stop it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TorchServe:
+    """One TorchServe instance with its own working directory (logs, key file, pid file)."""
+
+    workdir: Path
+    model_store: Path
+    config: Path
+    models: Sequence[str]  # "name=archive.mar" entries loaded at start
+    inference_url: str = "http://127.0.0.1:8080"
+    management_url: str = "http://127.0.0.1:8081"
+    env: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The torchserve launcher command, in the foreground."""
+        launcher = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
+        return [
+            launcher, "--start", "--foreground", "--ncs",
+            "--model-store", str(self.model_store.resolve()),
+            "--ts-config", str(self.config.resolve()),
+            "--models", *self.models,
+        ]
+
+    def start(self, stdout: int | None = None) -> None:
+        """Start in a new session; TMPDIR is private so instances do not share the launcher's pid file."""
+        tmp = self.workdir / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(tmp), "LOG_LOCATION": str(self.workdir / "logs"),
+               "METRICS_LOCATION": str(self.workdir / "logs"), **self.env}
+        self.process = subprocess.Popen(
+            self.command(), cwd=self.workdir, env=env, start_new_session=True,
+            stdout=stdout, stderr=subprocess.STDOUT if stdout is not None else None,
+        )
+
+    @property
+    def key_file(self) -> Path:
+        """TorchServe's token file (written to its working directory)."""
+        return self.workdir / "key_file.json"
+
+    def token(self, kind: str = "inference") -> str | None:
+        """The inference or management key, when token authorization is on."""
+        try:
+            return json.loads(self.key_file.read_text())[kind]["key"]
+        except (FileNotFoundError, KeyError, json.JSONDecodeError):
+            return None
+
+    def headers(self, kind: str = "inference") -> dict[str, str]:
+        """Authorization header for the inference (or management) API, if a key exists."""
+        token = self.token(kind)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _get(self, url: str, kind: str) -> object:
+        request = urllib.request.Request(url, headers=self.headers(kind))
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.loads(response.read())
+
+    def workers_ready(self) -> bool:
+        """Whether every worker of every loaded model has its model loaded.
+
+        TorchServe's /ping counts a worker as healthy as soon as its process starts, before
+        the model is loaded; the management API tells the truth.
+        """
+        names = [m.split("=", 1)[0] for m in self.models]
+        for name in names:
+            described = self._get(f"{self.management_url}/models/{name}", "management")
+            workers = [w for entry in described for w in entry.get("workers", [])]  # type: ignore[union-attr]
+            if not workers or any(w.get("status") != "READY" for w in workers):
+                return False
+        return True
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Block until /ping answers 200 and every worker is READY; raise if TorchServe exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"TorchServe exited with {self.process.returncode}; see {self.workdir / 'logs'}")
+            try:
+                self._get(self.inference_url + "/ping", "inference")
+                if self.workers_ready():
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"TorchServe did not answer /ping within {timeout:.0f} s; see {self.workdir / 'logs'}")
+
+    def stop(self, grace: float = 30.0) -> int | None:
+        """SIGTERM the whole process group (launcher, frontend, workers); SIGKILL after `grace` s."""
+        if self.process is None:
+            return None
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        # Workers may outlive the launcher for a moment: nothing of the group may stay behind.
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(self.process.pid):
+            time.sleep(0.2)
+        if _group_alive(self.process.pid):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def with_addresses(config_text: str, inference: str, management: str, metrics: str) -> str:
+    """A config.properties text with its three listen addresses replaced."""
+    wanted = {"inference_address": inference, "management_address": management, "metrics_address": metrics}
+    lines = []
+    for line in config_text.splitlines():
+        key = line.split("=", 1)[0].strip()
+        lines.append(f"{key}={wanted.pop(key)}" if key in wanted else line)
+    lines += [f"{k}={v}" for k, v in wanted.items()]
+    return "\n".join(lines) + "\n"
+
+
+def serve_foreground(server: TorchServe, sample: Path | None) -> int:
+    """Start, print a ready-to-paste curl, and run until Ctrl-C or SIGTERM; stop cleanly either way."""
+
+    def stop_on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    server.start()
+    try:
+        server.wait_ready()
+        auth = server.headers().get("Authorization")
+        body = f"--data-binary @{sample}" if sample else "--data-binary 'subject,message,...'"
+        print("\nTorchServe is ready. Try:\n")
+        print(f"  curl -X POST {server.inference_url}/invocations \\")
+        if auth:
+            print(f"    -H 'Authorization: {auth}' \\")
+        print(f"    -H 'Content-Type: text/csv' {body}\n")
+        print("Ctrl-C stops it.", flush=True)
+        assert server.process is not None
+        return server.process.wait()
+    except KeyboardInterrupt:
+        print("\nstopping TorchServe...", flush=True)
+        return 0
+    finally:
+        server.stop()
