@@ -16,7 +16,7 @@ from handler.batching import split_rows
 from handler.codecs import Codec
 from handler.errors import ServingError
 from handler.pipeline import Features
-from handler.predictor import Predictor
+from handler.predictor import BatchLimits, Predictor
 from handler.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class BatchInference:
     def __init__(self, predictor: Predictor, settings: ServingSettings) -> None:
         self.predictor = predictor
         self.settings = settings
+        self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
 
     def _decode(self, request: Request) -> tuple[Features, Codec]:
         reader = codecs.for_content_type(request.content_type)
@@ -102,7 +103,7 @@ class BatchInference:
         """Probabilities for every good row, in length-sorted micro-batches."""
         if prepared.features is None or prepared.rows == 0:
             return np.zeros((0, len(self.predictor.labels)), dtype=np.float32)
-        return self.predictor.forward(prepared.features)
+        return self.predictor.forward(prepared.features, self.limits)
 
     def postprocess(self, prepared: Prepared, probabilities: np.ndarray) -> list[Response]:
         """One response per request, in request order."""

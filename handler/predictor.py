@@ -72,11 +72,12 @@ class Predictor:
         """Validate rows (DataFrame, dicts, or lists in schema order) and turn them into features."""
         return self.artifacts.pipeline.transform(self.artifacts.schema.validate(rows))
 
-    def forward(self, features: Features) -> np.ndarray:
+    def forward(self, features: Features, limits: BatchLimits | None = None) -> np.ndarray:
         """Class probabilities (rows, labels), computed in length-sorted micro-batches."""
+        limits = limits or self.limits
         probabilities = np.zeros((len(features), len(self.labels)), dtype=np.float32)
         batches = iter_micro_batches(
-            features, self.artifacts.pipeline.tokenizer.pad_id, self.limits.max_rows, self.limits.max_tokens, self.device
+            features, self.artifacts.pipeline.tokenizer.pad_id, limits.max_rows, limits.max_tokens, self.device
         )
         with torch.inference_mode():
             for rows, batch in batches:

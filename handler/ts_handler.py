@@ -10,7 +10,7 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.inference import BatchInference, Request
-from handler.predictor import BatchLimits, Predictor
+from handler.predictor import Predictor
 from handler.settings import ServingSettings, cpu_count, threads_per_worker
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ class ModelHandler(BaseHandler):
         threads = threads_per_worker(settings, model_config, cpu_count())
         torch.set_num_threads(threads)
         self.device = _device(properties)
-        limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
-        predictor = Predictor.from_dir(properties["model_dir"], self.device, limits)
+        predictor = Predictor.from_dir(properties["model_dir"], self.device)
         self.service = BatchInference(predictor, settings)
         if settings.warmup:
             self.service.warm_up()

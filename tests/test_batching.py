@@ -52,3 +52,21 @@ def test_collate_pads_to_longest_row_of_the_chunk() -> None:
     assert batch["input_ids"][1, 0].tolist() == [4, 0, 0]
     assert batch["attention_mask"][1, 1].tolist() == [1, 1, 0]
     assert batch["categorical"].tolist() == [[2], [3]]
+
+
+@pytest.mark.parametrize("counts", [[3], [1, 2, 0, 4], [0], []])
+def test_split_rows_inverts_flattening(counts) -> None:
+    from handler.batching import split_rows
+
+    flat = np.arange(sum(counts) * 2).reshape(-1, 2)
+    pieces = split_rows(flat, counts)
+    assert [len(p) for p in pieces] == counts
+    if counts:
+        assert np.array_equal(np.concatenate(pieces), flat)
+
+
+def test_split_rows_refuses_a_mismatch() -> None:
+    from handler.batching import split_rows
+
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_rows(np.zeros((3, 2)), [1, 1])

@@ -1,0 +1,82 @@
+"""The TorchServe handler driven through TorchServe's own Context, without a server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import ts
+from ts.context import Context, RequestProcessor
+from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
+from ts.metrics.metric_type_enum import MetricTypes
+
+from handler import Predictor
+from handler.ts_handler import ModelHandler
+from tests.helpers import assert_same_predictions
+
+MODEL_CONFIG = {"minWorkers": 1, "maxWorkers": 1, "handler": {"max_batch_rows": 4}}
+
+
+def make_context(model_dir: Path, headers: list[dict[str, Any]]) -> Context:
+    """A TorchServe Context as the worker builds it for one batch."""
+    metrics = MetricsCacheYamlImpl(str(Path(ts.__file__).parent / "configs" / "metrics.yaml"))
+    metrics.initialize_cache()
+    context = Context("tiny", str(model_dir), None, len(headers), None, ts.__version__,
+                      metrics=metrics, model_yaml_config=MODEL_CONFIG)
+    context.request_processor = [RequestProcessor(h) for h in headers]
+    context.request_ids = {i: f"request-{i}" for i in range(len(headers))}
+    metrics.request_ids = context.request_ids
+    metrics.model_name = "tiny"
+    return context
+
+
+@pytest.fixture(scope="module")
+def handler(tiny_model_dir: Path) -> ModelHandler:
+    handler = ModelHandler()
+    handler.initialize(make_context(tiny_model_dir, []))
+    return handler
+
+
+def test_initialize_sets_threads_device_and_warms_up(handler: ModelHandler) -> None:
+    assert handler.initialized and handler.device == torch.device("cpu")
+    assert handler.service.limits.max_rows == 4
+    assert torch.get_num_threads() >= 1
+
+
+def test_batch_with_per_request_headers(handler: ModelHandler, tiny_model_dir: Path, tiny_frames) -> None:
+    predictor = Predictor.from_dir(tiny_model_dir)
+    rows = json.loads(tiny_frames[1][predictor.columns].head(6).to_json(orient="records"))
+    data = [
+        {"body": json.dumps({"instances": rows[:2]}).encode()},
+        {"body": {"instances": rows[2:]}},  # TorchServe decoded this JSON body already
+        {"body": b"\xff\xfe"},
+        {"body": b"{}", "model_name": "tiny"},  # query parameters arrive next to the body
+    ]
+    headers = [
+        {"content-type": "application/json", "Accept": "application/jsonlines", "body": {"content-type": "application/json"}},
+        {"Content-Type": "application/json; charset=utf-8"},  # header names keep the client's case
+        {"Content-Type": "text/csv"},
+        {"Content-Type": "application/xml"},
+    ]
+    context = make_context(tiny_model_dir, headers)
+    out = handler.handle(data, context)
+    assert len(out) == len(data)
+    statuses = [context.get_response_status(i)[0] for i in range(len(data))]
+    assert statuses == [200, 200, 400, 415]
+    assert context.get_response_content_type(0) == "application/jsonlines"
+    assert context.get_response_content_type(1) == "application/json"
+    assert context.get_response_content_type(2) == "application/json"  # errors are JSON
+    assert_same_predictions([json.loads(line) for line in out[0].splitlines()], predictor.predict(rows[:2]))
+    assert_same_predictions(json.loads(out[1])["predictions"], predictor.predict(rows[2:]))
+    assert "not valid UTF-8" in json.loads(out[2])["message"]
+    assert context.get_response_status(3)[1] == "Unsupported Media Type"
+
+
+def test_handler_publishes_counters(handler: ModelHandler, tiny_model_dir: Path) -> None:
+    context = make_context(tiny_model_dir, [{"Content-Type": "text/csv"}])
+    handler.handle([{"body": b"s,hello,US,email,1,2\ns,bye,UK,chat,,\n"}], context)
+    for name in ("BsmBatches", "BsmRequests", "BsmRows", "BsmPreprocessMs", "BsmInferenceMs", "BsmPostprocessMs"):
+        assert context.metrics.get_metric(name, MetricTypes.COUNTER) is not None  # raises if never published
