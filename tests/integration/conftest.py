@@ -1,0 +1,128 @@
+"""A real TorchServe (Java frontend, Python workers) serving archives built by archive.sh."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from handler import Predictor, artifacts
+from handler.example.data import generate
+from handler.server import TorchServe, with_addresses
+from handler.training import EncoderSource, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[2]
+# Long enough a delay that concurrent requests really meet in one batch.
+TEST_MODEL_CONFIG = """\
+minWorkers: 2
+maxWorkers: 2
+batchSize: 16
+maxBatchDelay: 100
+responseTimeout: 60
+handler:
+  max_batch_rows: 16
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None) -> Reply:
+    """One HTTP request; error statuses are returned, not raised."""
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return Reply(response.status, response.headers.get("Content-Type", ""), response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers.get("Content-Type", ""), error.read())
+
+
+def archive(model_dir: Path, name: str, store: Path, config: Path) -> Path:
+    """Run our own archive.sh."""
+    subprocess.run([str(ROOT / "archive.sh"), str(model_dir), name, "--store", str(store), "--config", str(config)],
+                   check=True, capture_output=True)
+    return store / f"{name}.mar"
+
+
+@dataclass
+class Server:
+    ts: TorchServe
+    url: str
+    metrics_url: str
+
+    def auth(self) -> dict[str, str]:
+        return self.ts.headers()
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
+        return http(self.url + path, body, {**self.auth(), **(headers or {})}, method="POST")
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.ts.workdir.rglob("*.log"))
+
+
+@pytest.fixture(scope="session")
+def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second model with another schema: one text column and one number."""
+    frame = generate(200, seed=9)[["order_value", "message", "intent"]]
+    config = TrainConfig(text_columns=["message"], label_column="intent", numeric_columns=["order_value"],
+                         epochs=3, max_length=32, vocab_size=300)
+    predictor = train(frame, config, EncoderSource.tiny(), progress=False)
+    out = tmp_path_factory.mktemp("other-model")
+    artifacts.save(out, predictor.model.state_dict(), predictor.artifacts)
+    return out
+
+
+def start_server(workdir: Path, store: Path, models: list[str]) -> Server:
+    """TorchServe with our config.properties, moved to free ports."""
+    ports = [free_port() for _ in range(3)]
+    addresses = [f"http://127.0.0.1:{p}" for p in ports]
+    config = workdir / "config.properties"
+    config.write_text(with_addresses((ROOT / "config.properties").read_text(), *addresses))
+    ts = TorchServe(workdir=workdir, model_store=store, config=config, models=models,
+                    inference_url=addresses[0], management_url=addresses[1])
+    ts.start(stdout=(workdir / "torchserve.log").open("wb"))
+    try:
+        ts.wait_ready(timeout=240)
+    except Exception:
+        ts.stop()
+        raise
+    return Server(ts, addresses[0], addresses[2])
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path) -> Iterator[Server]:
+    """TorchServe serving the tiny model and a model with another schema."""
+    workdir = tmp_path_factory.mktemp("torchserve")
+    store = workdir / "store"
+    config = workdir / "model-config.yaml"
+    config.write_text(TEST_MODEL_CONFIG)
+    archive(tiny_model_dir, "tiny", store, config)
+    archive(other_model_dir, "other", store, config)
+    server = start_server(workdir, store, ["tiny=tiny.mar", "other=other.mar"])
+    yield server
+    assert server.ts.stop() is not None
+
+
+@pytest.fixture(scope="module")
+def other_predictor(other_model_dir: Path) -> Predictor:
+    return Predictor.from_dir(other_model_dir)

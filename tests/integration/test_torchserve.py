@@ -1,0 +1,197 @@
+"""Real TorchServe: concurrent mixed traffic, dynamic batching, several models, metrics, logs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from handler import Predictor
+from tests.helpers import assert_same_predictions, csv_predictions
+from tests.integration.conftest import Server, http
+
+CANARY = "CANARY-c0ffee-4217"  # a message text that must never reach a log
+
+
+@dataclass
+class Case:
+    """One request and what must come back."""
+
+    body: bytes
+    headers: dict[str, str]
+    status: int
+    expected: list[dict[str, Any]] | None = None  # offline predictions, for a 200
+    answer_type: str = ""
+    message: str = ""  # part of the error message, for a 4xx
+
+
+def _rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    records = json.loads(frame[columns].to_json(orient="records"))
+    for record in records:
+        record["message"] = f"{record['message']} {CANARY}"
+    return records
+
+
+def _encode(rows: list[dict[str, Any]], columns: list[str], kind: str) -> tuple[bytes, str]:
+    if kind == "csv":
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.to_csv(header=False, index=False).encode(), "text/csv"
+    if kind == "csv-header":  # a header that reorders the columns
+        frame = pd.DataFrame(rows, columns=list(reversed(columns)))
+        return frame.to_csv(index=False).encode(), "text/csv; charset=utf-8"
+    if kind == "json":
+        return json.dumps({"instances": rows}).encode(), "application/json"
+    if kind == "json-arrays":
+        return json.dumps([[r[c] for c in columns] for r in rows]).encode(), "application/json"
+    return "".join(json.dumps(r) + "\n" for r in rows).encode(), "application/jsonlines"
+
+
+def make_cases(predictor: Predictor, frame: pd.DataFrame, count: int, seed: int) -> list[Case]:
+    """Good requests of every format, row count and Accept, mixed with bad ones."""
+    rng = random.Random(seed)
+    columns = predictor.columns
+    accepts = {None: None, "*/*": None, "application/json": "application/json",
+               "application/jsonlines": "application/jsonlines", "text/csv": "text/csv"}
+    cases = []
+    for _ in range(count):
+        roll = rng.random()
+        start = rng.randrange(len(frame) - 40)
+        rows = _rows(frame.iloc[start:start + rng.choice([1, 1, 2, 5, 17, 40])], columns)
+        if roll < 0.75:
+            kind = rng.choice(["csv", "csv-header", "json", "json-arrays", "jsonl"])
+            body, content_type = _encode(rows, columns, kind)
+            accept = rng.choice(list(accepts))
+            headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+            answer = accepts[accept] or content_type.split(";")[0]
+            cases.append(Case(body, headers, 200, predictor.predict(rows), answer))
+        else:
+            bad = rng.choice(["media", "accept", "number", "columns", "utf8", "empty"])
+            body, content_type = _encode(rows, columns, "csv")
+            headers = {"Content-Type": content_type}
+            if bad == "media":
+                cases.append(Case(body, {"Content-Type": "text/plain"}, 415, message="Content-Type 'text/plain'"))
+            elif bad == "accept":
+                cases.append(Case(body, {**headers, "Accept": "image/png"}, 406, message="Accept 'image/png'"))
+            elif bad == "number":
+                rows[-1]["order_value"] = "twelve"
+                body, _ = _encode(rows, columns, "json")
+                message = f"row {len(rows)}: column 'order_value' is 'twelve', expected a number or empty"
+                cases.append(Case(body, {"Content-Type": "application/json"}, 400, message=message))
+            elif bad == "columns":
+                body = b"only,three,values\n"
+                cases.append(Case(body, headers, 400, message="row 1: has 3 values, expected 6"))
+            elif bad == "utf8":
+                cases.append(Case(b"\xff" + body, headers, 400, message="not valid UTF-8"))
+            else:
+                cases.append(Case(b"", headers, 400, message="body is empty"))
+    return cases
+
+
+def check(case: Case, reply) -> None:
+    assert reply.status == case.status, (reply.status, reply.body[:300])
+    if case.status != 200:
+        assert reply.content_type.startswith("application/json")
+        error = reply.json()
+        assert error["code"] == case.status and case.message in error["message"], error
+        return
+    assert reply.content_type.startswith(case.answer_type)
+    if case.answer_type == "text/csv":
+        got = csv_predictions(reply.body)
+        assert [label for label, _ in got] == [p["label"] for p in case.expected]
+        assert all(abs(s - p["score"]) < 1e-5 for (_, s), p in zip(got, case.expected))
+    elif case.answer_type == "application/json":
+        assert_same_predictions(reply.json()["predictions"], case.expected)
+    else:
+        assert_same_predictions([json.loads(x) for x in reply.body.splitlines()], case.expected)
+
+
+def metric(server: Server, name: str, model: str) -> float:
+    text = http(server.metrics_url + "/metrics").body.decode()
+    match = re.search(rf'^{name}\{{ModelName="{model}".*\}} ([0-9.e+]+)$', text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_concurrent_mixed_traffic_matches_offline_predictor(two_models: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+    cases = make_cases(tiny_predictor, tiny_frames[1], count=160, seed=11)
+    before = (metric(two_models, "BsmRequests", "tiny"), metric(two_models, "BsmBatches", "tiny"))
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        replies = list(pool.map(lambda c: two_models.post("/predictions/tiny", c.body, c.headers), cases))
+    for case, reply in zip(cases, replies):
+        check(case, reply)
+    assert {c.status for c in cases} >= {200, 400, 406, 415}
+    requests = metric(two_models, "BsmRequests", "tiny") - before[0]
+    batches = metric(two_models, "BsmBatches", "tiny") - before[1]
+    assert requests == len(cases)
+    # Dynamic batching really merged requests: fewer handler calls than requests.
+    assert batches < requests / 1.5, (requests, batches)
+
+
+def test_every_route_reaches_each_model(two_models: Server, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames) -> None:
+    frame = tiny_frames[1].head(3)
+    for name, predictor in (("tiny", tiny_predictor), ("other", other_predictor)):
+        rows = json.loads(frame[predictor.columns].to_json(orient="records"))
+        body = json.dumps({"instances": rows}).encode()
+        for path in (f"/predictions/{name}", f"/invocations?model_name={name}", f"/models/{name}/invoke"):
+            reply = two_models.post(path, body, {"Content-Type": "application/json"})
+            assert reply.status == 200, (path, reply.body)
+            assert_same_predictions(reply.json()["predictions"], predictor.predict(rows))
+    # Schemas differ: a row for one model is refused by the other with a clear message.
+    reply = two_models.post("/predictions/other", b"s,m,US,email,1,2\n", {"Content-Type": "text/csv"})
+    assert reply.status == 400 and "has 6 values, expected 2" in reply.json()["message"]
+
+
+def test_invocations_alone_needs_a_model_name_when_several_are_served(two_models: Server) -> None:
+    reply = two_models.post("/invocations", b"x", {"Content-Type": "text/csv"})
+    assert reply.status == 400 and "model_name" in reply.body.decode()
+
+
+def test_metrics_and_health_after_the_storm(two_models: Server) -> None:
+    text = http(two_models.metrics_url + "/metrics").body.decode()
+    for name in ("BsmRows", "BsmRequests", "BsmBatches", "BsmPreprocessMs", "BsmInferenceMs", "BsmPostprocessMs"):
+        assert f"# TYPE {name} counter" in text
+    assert http(two_models.url + "/ping", headers=two_models.auth()).status == 200
+    assert two_models.ts.workers_ready()
+
+
+def test_no_message_text_in_logs(two_models: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+    for case in make_cases(tiny_predictor, tiny_frames[1], count=10, seed=5):
+        two_models.post("/predictions/tiny", case.body, case.headers)
+    logs = two_models.logs()
+    assert "ACCESS_LOG" in logs or "POST /predictions/tiny" in logs  # we really read the logs
+    assert CANARY not in logs
+    assert "twelve" not in logs
+
+
+def test_token_is_required(two_models: Server) -> None:
+    assert http(two_models.url + "/ping").status == 400
+    assert http(two_models.url + "/predictions/tiny", b"x", {"Content-Type": "text/csv"}).status == 400
+
+
+def test_archive_is_self_contained(two_models: Server, tmp_path: Path) -> None:
+    """The .mar alone carries the code: import it with site-packages but without this project."""
+    with zipfile.ZipFile(two_models.ts.model_store / "tiny.mar") as mar:
+        mar.extractall(tmp_path)
+    site_packages = sysconfig.get_paths()["purelib"]
+    # -S skips site: no .pth files run, so the editable install of this project is invisible.
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; sys.path.append(sys.argv[2]);"
+        "import ts_handler, handler; from handler import Predictor;"
+        "assert handler.__file__.startswith(sys.argv[1]), handler.__file__;"
+        "p = Predictor.from_dir(sys.argv[1]);"
+        "print(p.predict([['s', 'where is my order', 'US', 'email', 1, 2]])[0]['label'])"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path), site_packages],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() in Predictor.from_dir(tmp_path).labels
