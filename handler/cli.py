@@ -126,10 +126,15 @@ def cmd_example(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
-    from handler.server import TorchServe, serve_foreground
+    from handler.server import TorchServe, client_url, read_properties, serve_foreground
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    server = TorchServe(workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model)
+    properties = read_properties(args.config)
+    server = TorchServe(
+        workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model,
+        inference_url=client_url(properties.get("inference_address", "http://127.0.0.1:8080")),
+        management_url=client_url(properties.get("management_address", "http://127.0.0.1:8081")),
+    )
     return serve_foreground(server, args.sample)
 
 

@@ -109,24 +109,19 @@ class FeaturePipeline:
         """Numeric features per row."""
         return sum(p.width for p in self.numeric.values())
 
-    def clean_text(self, columns: Columns) -> dict[str, list[str]]:
-        """Each text column through its cleaning steps."""
+    def clean_text(self, columns: Columns, fit: bool = False) -> dict[str, list[str]]:
+        """Each text column through its cleaning steps (fitting each step first when `fit`)."""
         cleaned = {}
         for name, steps in self.text.items():
             values = columns[name]
             for step in steps:
-                values = step.transform(values)
+                values = step.fit_transform(values) if fit else step.transform(values)
             cleaned[name] = values
         return cleaned
 
     def fit(self, columns: Columns) -> FeaturePipeline:
         """Fit every processor on validated training columns (the tokenizer only if unfitted)."""
-        cleaned = {}
-        for name, steps in self.text.items():
-            values = columns[name]
-            for step in steps:
-                values = step.fit_transform(values)
-            cleaned[name] = values
+        cleaned = self.clean_text(columns, fit=True)
         if not self.tokenizer.is_fitted:
             self.tokenizer.fit([t for values in cleaned.values() for t in values])
         for name, processor in {**self.categorical, **self.numeric}.items():

@@ -130,6 +130,21 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
+def read_properties(path: Path) -> dict[str, str]:
+    """key=value lines of a Java properties file (comments and blanks skipped)."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith(("#", "!")) and "=" in line:
+            key, value = line.split("=", 1)
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def client_url(address: str) -> str:
+    """A listen address as a client reaches it: 0.0.0.0 means this machine."""
+    return address.replace("://0.0.0.0", "://127.0.0.1")
+
+
 def with_addresses(config_text: str, inference: str, management: str, metrics: str) -> str:
     """A config.properties text with its three listen addresses replaced."""
     wanted = {"inference_address": inference, "management_address": management, "metrics_address": metrics}

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from handler import Predictor, artifacts
+from handler.example.build import CONFIG as EXAMPLE_CONFIG
 from handler.example.data import generate
-from handler.training import EncoderSource, TrainConfig, train
+from handler.training import EncoderSource, train
 
-TINY_CONFIG = TrainConfig(
-    text_columns=["subject", "message"],
-    label_column="intent",
-    categorical_columns=["marketplace", "channel"],
-    numeric_columns=["order_value", "days_since_order"],
-    max_length=64,
-    epochs=8,
-    vocab_size=600,
-)
+# The example's recipe, made small: short texts, few epochs, a small learned vocabulary.
+TINY_CONFIG = dataclasses.replace(EXAMPLE_CONFIG, max_length=64, epochs=8, vocab_size=600)
 
 
 @pytest.fixture(scope="session")

@@ -79,3 +79,18 @@ def test_missing_column_is_a_clear_cli_error(csvs, tmp_path: Path, capsys: pytes
                  "--text-columns", "nope", "--label-column", "intent"])
     assert code == 2
     assert "training data lacks columns ['nope']" in capsys.readouterr().err
+
+
+def test_fine_tuning_trains_the_encoder(tiny_frames) -> None:
+    from handler.training import EncoderSource, TrainConfig, train
+
+    frame = tiny_frames[0].head(64)
+    config = TrainConfig(text_columns=["message"], label_column="intent", epochs=1, max_length=16,
+                         vocab_size=200, fine_tune=True, encoder_learning_rate=1e-2)
+    torch_seeded = train(frame, TrainConfig(**{**config.__dict__, "epochs": 0}), EncoderSource.tiny(), progress=False)
+    tuned = train(frame, config, EncoderSource.tiny(), progress=False)
+    before = torch_seeded.model.encoder.state_dict()
+    after = tuned.model.encoder.state_dict()
+    changed = [k for k in before if before[k].dtype.is_floating_point and not (before[k] == after[k]).all()]
+    assert changed, "fine-tuning left every encoder weight unchanged"
+    assert len(tuned.predict(frame.head(3))) == 3

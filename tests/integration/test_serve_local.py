@@ -1,0 +1,62 @@
+"""`bsm serve-local` (what `make serve` runs): ready, a working curl, and Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from handler.server import with_addresses
+from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_port, http
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
+    """Lines of output, read on a thread, until `marker` shows up (or time runs out)."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None and not any(marker in x for x in lines):
+        time.sleep(0.2)
+    return lines
+
+
+def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir: Path) -> None:
+    store, work = tmp_path / "store", tmp_path / "work"
+    (tmp_path / "model-config.yaml").write_text(TEST_MODEL_CONFIG)
+    archive(tiny_model_dir, "tiny", store, tmp_path / "model-config.yaml")
+    ports = [free_port() for _ in range(3)]
+    config = tmp_path / "config.properties"
+    config.write_text(with_addresses((ROOT / "config.properties").read_text(),
+                                     f"http://0.0.0.0:{ports[0]}", f"http://127.0.0.1:{ports[1]}",
+                                     f"http://127.0.0.1:{ports[2]}"))
+    bsm = Path(sys.executable).parent / "bsm"
+    process = subprocess.Popen(
+        [str(bsm), "serve-local", "--model", "tiny=tiny.mar", "--model-store", str(store),
+         "--config", str(config), "--workdir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        output = "".join(_read_until(process, "Ctrl-C stops it.", timeout=240))
+        assert "Ctrl-C stops it." in output, output[-3000:]
+        # The printed curl is right: its URL, token and content type answer.
+        url = re.search(r"curl -X POST (\S+/invocations)", output).group(1)
+        token = re.search(r"Authorization: (Bearer \S+)'", output).group(1)
+        assert url == f"http://127.0.0.1:{ports[0]}/invocations"
+        reply = http(url, b"s,where is my order,US,email,1,2\n", {"Authorization": token, "Content-Type": "text/csv"})
+        assert reply.status == 200 and reply.body.count(b"\n") == 1
+        torchserve_pgid = os.getpgid(int((work / "tmp" / ".model_server.pid").read_text()))
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
+        assert process.wait(timeout=90) == 0
+        try:  # the launcher, the Java frontend and every Python worker share one process group
+            os.killpg(torchserve_pgid, 0)
+            raise AssertionError("a TorchServe process outlived Ctrl-C")
+        except ProcessLookupError:
+            pass
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
