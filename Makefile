@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE_DIR := build/example-model
 
-.PHONY: help venv example archive serve test clean
+.PHONY: help venv example plugins archive serve test clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080"
@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+PLUGINS_JAR := build/plugins/bsm-plugins.jar
+
+# TorchServe frontend plugins (a /ping that means ready, /execution-parameters), built with javac.
+$(PLUGINS_JAR): $(STAMP) $(shell find plugins -type f)
+	PATH=$(VENV)/bin:$$PATH plugins/build.sh $@
+
+plugins: $(PLUGINS_JAR)
+
 # `bsm example` reuses the model when its inputs (code and data recipe) are unchanged.
 example: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm example --out $(EXAMPLE_DIR)
@@ -31,11 +39,12 @@ example: $(STAMP)
 archive: example
 	./archive.sh $(EXAMPLE_DIR) example
 
-serve: archive
-	$(VENV)/bin/bsm serve-local --model example=example.mar --sample $(EXAMPLE_DIR)/samples/requests.csv
+serve: archive plugins
+	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins \
+		--sample $(EXAMPLE_DIR)/samples/requests.csv
 
-test: example
-	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) $(PY) -m pytest
+test: example plugins
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins $(PY) -m pytest
 
 clean:
 	rm -rf build model_store/*.mar .pytest_cache

@@ -1,7 +1,17 @@
 """Serve text + tabular PyTorch classifiers on TorchServe and Amazon SageMaker."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
-
-from handler.predictor import Predictor  # noqa: E402  (after __version__, which it reads)
-
 __all__ = ["Predictor", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `serve` and `bsm --help` start without importing torch and transformers.
+    if name == "Predictor":
+        from handler.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'handler' has no attribute {name!r}")

@@ -19,9 +19,10 @@ from handler.model import ModelConfig
 from handler.pipeline import FeaturePipeline
 from handler.schema import Schema
 
+from handler.model_files import ARTIFACTS_FILE, MODEL_FILE
+
 FORMAT_VERSION = 1
-MODEL_FILE = "model.pth"
-ARTIFACTS_FILE = "model_artifacts.pth"
+__all__ = ["ARTIFACTS_FILE", "MODEL_FILE", "Artifacts", "load_artifacts", "load_state_dict", "save"]
 
 
 @dataclass

@@ -134,8 +134,33 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
         workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model,
         inference_url=client_url(properties.get("inference_address", "http://127.0.0.1:8080")),
         management_url=client_url(properties.get("management_address", "http://127.0.0.1:8081")),
+        plugins=args.plugins,
     )
     return serve_foreground(server, args.sample)
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from handler import transform as t
+
+    if (args.endpoint is None) == (args.in_process is None):
+        raise ValueError("give exactly one of --endpoint URL and --in-process MODEL_DIR")
+    args.output.mkdir(parents=True, exist_ok=True)
+    headers = dict(h.split(":", 1) for h in args.header)
+    failed = []
+    for path in t.input_files(args.input):
+        content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
+        accept = args.accept or content_type
+        send = (t.in_process_sender(args.in_process, content_type, accept) if args.in_process
+                else t.HttpSender(args.endpoint, content_type, accept, {k.strip(): v.strip() for k, v in headers.items()},
+                                  retries=args.retries))
+        try:
+            rows = t.transform_file(path, args.output, send, content_type, int(args.max_payload_mb * 1024 * 1024),
+                                    args.concurrency, args.join_input, progress=not args.quiet)
+            print(f"{path.name}: {rows} records -> {args.output / (path.name + '.out')}")
+        except t.TransformError as exc:
+            print(f"{path.name}: failed, no output written: {exc}", file=sys.stderr)
+            failed.append(path.name)
+    return 1 if failed else 0
 
 
 def _train_fields() -> list[dataclasses.Field[Any]]:
@@ -182,6 +207,24 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("--force", action="store_true", help="rebuild even when up to date")
     example.set_defaults(func=cmd_example)
 
+    transform = sub.add_parser(
+        "transform", help="batch transform files as SageMaker does (Line split, MultiRecord)",
+        description="Split CSV or JSON Lines files by line into MultiRecord payloads, send them to an "
+        "endpoint (or predict in process), and write <file>.out with one line per record, in order.",
+    )
+    transform.add_argument("input", type=Path, help="a file, or a folder of .csv/.jsonl files")
+    transform.add_argument("output", type=Path, help="folder for the .out files")
+    transform.add_argument("--endpoint", help="URL to POST to, e.g. http://localhost:8080/invocations")
+    transform.add_argument("--in-process", type=Path, metavar="MODEL_DIR", help="predict without a server")
+    transform.add_argument("--content-type", help="default: from the file extension")
+    transform.add_argument("--accept", help="default: the content type")
+    transform.add_argument("--max-payload-mb", type=float, default=6.0, help="default: 6 (SageMaker's default)")
+    transform.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
+    transform.add_argument("--retries", type=int, default=3, help="retries of 429/5xx/connection errors")
+    transform.add_argument("--join-input", action="store_true", help="JoinSource=Input: input line, then output")
+    transform.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
+    transform.set_defaults(func=cmd_transform)
+
     local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
     local.add_argument("--model-store", type=Path, default=Path("model_store"))
@@ -189,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--workdir", type=Path, default=Path("build/torchserve"),
                        help="TorchServe's working directory: logs and key_file.json (the tokens)")
     local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
+    local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
     local.set_defaults(func=cmd_serve_local)
     return parser
 

@@ -11,9 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from handler.errors import ArtifactError
 
 
 @dataclass
@@ -27,23 +29,31 @@ class TorchServe:
     inference_url: str = "http://127.0.0.1:8080"
     management_url: str = "http://127.0.0.1:8081"
     env: Mapping[str, str] = field(default_factory=dict)
+    plugins: Path | None = None  # folder of frontend plugin jars (our ready /ping)
     process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         """The torchserve launcher command, in the foreground."""
         launcher = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
-        return [
+        command = [
             launcher, "--start", "--foreground", "--ncs",
             "--model-store", str(self.model_store.resolve()),
             "--ts-config", str(self.config.resolve()),
-            "--models", *self.models,
         ]
+        if self.plugins is not None:
+            command += ["--plugins-path", str(self.plugins.resolve())]
+        return command + (["--models", *self.models] if self.models else [])
 
     def start(self, stdout: int | None = None) -> None:
-        """Start in a new session; TMPDIR is private so instances do not share the launcher's pid file."""
+        """Start in a new session, with private temporary folders.
+
+        TMPDIR holds the launcher's pid file; TEMP becomes Java's java.io.tmpdir, where the
+        worker sockets (.ts.sock.9000, ...) and unpacked models live. Shared, two instances on
+        one machine would take over each other's workers.
+        """
         tmp = self.workdir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TMPDIR": str(tmp), "LOG_LOCATION": str(self.workdir / "logs"),
+        env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(self.workdir / "logs"),
                "METRICS_LOCATION": str(self.workdir / "logs"), **self.env}
         self.process = subprocess.Popen(
             self.command(), cwd=self.workdir, env=env, start_new_session=True,
@@ -145,9 +155,9 @@ def client_url(address: str) -> str:
     return address.replace("://0.0.0.0", "://127.0.0.1")
 
 
-def with_addresses(config_text: str, inference: str, management: str, metrics: str) -> str:
-    """A config.properties text with its three listen addresses replaced."""
-    wanted = {"inference_address": inference, "management_address": management, "metrics_address": metrics}
+def with_properties(config_text: str, overrides: Mapping[str, str]) -> str:
+    """A config.properties text with some keys replaced (or added)."""
+    wanted = dict(overrides)
     lines = []
     for line in config_text.splitlines():
         key = line.split("=", 1)[0].strip()
@@ -156,15 +166,38 @@ def with_addresses(config_text: str, inference: str, management: str, metrics: s
     return "\n".join(lines) + "\n"
 
 
-def serve_foreground(server: TorchServe, sample: Path | None) -> int:
-    """Start, print a ready-to-paste curl, and run until Ctrl-C or SIGTERM; stop cleanly either way."""
+def run_until_stopped(server: TorchServe, after_start: Callable[[], None] | None = None) -> int:
+    """Run TorchServe until it exits (its exit code) or until SIGTERM or Ctrl-C (0 after a clean stop).
+
+    `after_start` runs once TorchServe is launched; if it raises, TorchServe is stopped and
+    the error is printed: exit code 1.
+    """
 
     def stop_on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop_on_term)
+    previous = signal.signal(signal.SIGTERM, stop_on_term)
     server.start()
     try:
+        if after_start is not None:
+            after_start()
+        assert server.process is not None
+        return server.process.wait()
+    except (ArtifactError, RuntimeError, TimeoutError) as exc:
+        print(f"serve: stopping: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping TorchServe...", flush=True)
+        return 0
+    finally:
+        server.stop(grace=25.0)  # SageMaker sends SIGKILL 30 s after SIGTERM
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve_foreground(server: TorchServe, sample: Path | None) -> int:
+    """Start, print a ready-to-paste curl, and run until Ctrl-C or SIGTERM; stop cleanly either way."""
+
+    def banner() -> None:
         server.wait_ready()
         auth = server.headers().get("Authorization")
         body = f"--data-binary @{sample}" if sample else "--data-binary 'subject,message,...'"
@@ -174,10 +207,5 @@ def serve_foreground(server: TorchServe, sample: Path | None) -> int:
             print(f"    -H 'Authorization: {auth}' \\")
         print(f"    -H 'Content-Type: text/csv' {body}\n")
         print("Ctrl-C stops it.", flush=True)
-        assert server.process is not None
-        return server.process.wait()
-    except KeyboardInterrupt:
-        print("\nstopping TorchServe...", flush=True)
-        return 0
-    finally:
-        server.stop()
+
+    return run_until_stopped(server, banner)

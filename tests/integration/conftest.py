@@ -15,7 +15,7 @@ import pytest
 
 from handler import Predictor, artifacts
 from handler.example.data import generate
-from handler.server import TorchServe, with_addresses
+from handler.server import TorchServe, with_properties
 from handler.training import EncoderSource, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports_config(inference_host: str = "127.0.0.1") -> dict[str, str]:
+    """Every port TorchServe opens moved to a free one, so instances can run side by side."""
+    return {
+        "inference_address": f"http://{inference_host}:{free_port()}",
+        "management_address": f"http://127.0.0.1:{free_port()}",
+        "metrics_address": f"http://127.0.0.1:{free_port()}",
+        "grpc_inference_port": str(free_port()),
+        "grpc_management_port": str(free_port()),
+    }
+
+
+def ports_of(config: Path) -> list[int]:
+    """Inference, management and metrics ports of a config file."""
+    from handler.server import read_properties
+
+    properties = read_properties(config)
+    return [int(properties[k].rsplit(":", 1)[1]) for k in ("inference_address", "management_address", "metrics_address")]
 
 
 @dataclass
@@ -94,10 +113,9 @@ def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def start_server(workdir: Path, store: Path, models: list[str]) -> Server:
     """TorchServe with our config.properties, moved to free ports."""
-    ports = [free_port() for _ in range(3)]
-    addresses = [f"http://127.0.0.1:{p}" for p in ports]
     config = workdir / "config.properties"
-    config.write_text(with_addresses((ROOT / "config.properties").read_text(), *addresses))
+    config.write_text(with_properties((ROOT / "config.properties").read_text(), free_ports_config()))
+    addresses = [f"http://127.0.0.1:{p}" for p in ports_of(config)]
     ts = TorchServe(workdir=workdir, model_store=store, config=config, models=models,
                     inference_url=addresses[0], management_url=addresses[1])
     ts.start(stdout=(workdir / "torchserve.log").open("wb"))

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from handler.server import with_addresses
-from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_port, http
+from handler.server import with_properties
+from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_ports_config, http, ports_of
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
@@ -29,11 +29,9 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
     store, work = tmp_path / "store", tmp_path / "work"
     (tmp_path / "model-config.yaml").write_text(TEST_MODEL_CONFIG)
     archive(tiny_model_dir, "tiny", store, tmp_path / "model-config.yaml")
-    ports = [free_port() for _ in range(3)]
     config = tmp_path / "config.properties"
-    config.write_text(with_addresses((ROOT / "config.properties").read_text(),
-                                     f"http://0.0.0.0:{ports[0]}", f"http://127.0.0.1:{ports[1]}",
-                                     f"http://127.0.0.1:{ports[2]}"))
+    config.write_text(with_properties((ROOT / "config.properties").read_text(), free_ports_config("0.0.0.0")))
+    ports = ports_of(config)
     bsm = Path(sys.executable).parent / "bsm"
     process = subprocess.Popen(
         [str(bsm), "serve-local", "--model", "tiny=tiny.mar", "--model-store", str(store),

@@ -1,0 +1,246 @@
+"""`serve` as SageMaker runs it: a temporary /opt/ml, real TorchServe, single and multi-model."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from handler import Predictor
+from handler.cli import main as bsm
+from tests.helpers import assert_same_predictions, csv_predictions
+from tests.integration.conftest import free_port, http
+
+
+@dataclass
+class Serve:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    ping_log: list[int]
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]):
+        return http(self.url + path, body, headers, method="POST")
+
+
+def start_serve(base: Path, tmp: Path, **env: str) -> Serve:
+    """Run the `serve` console script; wait until /ping says 200, recording every answer on the way."""
+    port = free_port()
+    environment = {
+        **os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(), "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+        "TMPDIR": str(tmp), **env,
+    }
+    log = tmp / "serve.log"
+    serve = Path(sys.executable).parent / "serve"
+    process = subprocess.Popen([str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = Serve(process, f"http://127.0.0.1:{port}", log, [])
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        status = http(server.url + "/ping").status if _accepts(port) else 0
+        server.ping_log.append(status)
+        if status == 200:
+            return server
+        time.sleep(0.25)
+    stop(server)
+    raise RuntimeError(f"serve did not become ready:\n{log.read_text()[-3000:]}")
+
+
+def safe_port_range() -> str:
+    """Four consecutive free ports, as SAGEMAKER_SAFE_PORT_RANGE gives them."""
+    import socket
+
+    while True:
+        first = free_port()
+        sockets = []
+        try:
+            for port in range(first, first + 4):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return f"{first}-{first + 3}"
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop(server: Serve) -> int:
+    """SIGTERM, as SageMaker stops a container; returns serve's exit code."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    try:
+        return server.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        raise
+
+
+def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """SplitType=Line cuts at every newline: batch records keep their text on one line."""
+    return frame.assign(message=frame["message"].str.replace(r"\s*\n\s*", " ", regex=True))
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Serve]:
+    base = tmp_path_factory.mktemp("opt-ml")
+    shutil.copytree(tiny_model_dir, base / "model")
+    server = start_serve(base, tmp_path_factory.mktemp("serve-tmp"), SAGEMAKER_BATCH="true",
+                         SAGEMAKER_MAX_PAYLOAD_IN_MB="20", SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="4")
+    yield server
+    assert stop(server) == 0  # a SIGTERM stop is a clean stop
+    assert "model ok" in server.log.read_text()
+
+
+def test_ping_is_200_only_once_the_model_predicts(single: Serve) -> None:
+    assert set(single.ping_log) <= {0, 503, 200}  # refused while Java starts, 503 while loading
+    reply = single.post("/invocations", b"s,where is my order,US,email,1,2\n", {"Content-Type": "text/csv"})
+    assert reply.status == 200 and reply.body.count(b"\n") == 1
+
+
+def test_invocations_in_every_format(single: Serve, tiny_predictor: Predictor, tiny_frames) -> None:
+    rows = json.loads(tiny_frames[1][tiny_predictor.columns].head(7).to_json(orient="records"))
+    expected = tiny_predictor.predict(rows)
+    body = pd.DataFrame(rows).to_csv(header=False, index=False).encode()
+    got = csv_predictions(single.post("/invocations", body, {"Content-Type": "text/csv"}).body)
+    assert [label for label, _ in got] == [p["label"] for p in expected]
+    reply = single.post("/invocations", json.dumps({"instances": rows}).encode(), {"Content-Type": "application/json"})
+    assert_same_predictions(reply.json()["predictions"], expected)
+    jsonl = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    reply = single.post("/invocations", jsonl, {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
+    assert_same_predictions([json.loads(x) for x in reply.body.splitlines()], expected)
+
+
+def test_execution_parameters(single: Serve) -> None:
+    reply = http(single.url + "/execution-parameters")
+    assert reply.status == 200
+    assert reply.json() == {"MaxConcurrentTransforms": 4, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 20}
+
+
+def test_only_sagemaker_routes_in_single_model_mode(single: Serve) -> None:
+    assert http(single.url + "/models").status == 404  # the management API is not on this port
+
+
+def test_multirecord_payload_over_torchserve_default_size(single: Serve, tiny_predictor: Predictor, tiny_frames) -> None:
+    frame = one_line_rows(pd.concat([tiny_frames[1]] * 40, ignore_index=True))  # ~4,800 records
+    body = frame[tiny_predictor.columns].to_csv(header=False, index=False).encode()
+    body = body * (8 * 1024 * 1024 // len(body) + 1)  # > 8 MB: over TorchServe's 6.5 MB default
+    reply = single.post("/invocations", body, {"Content-Type": "text/csv"})
+    assert reply.status == 200
+    assert reply.body.count(b"\n") == body.count(b"\n")
+    assert oversized_post_status(single.url + "/invocations", 21 * 1024 * 1024) == 413
+
+
+def oversized_post_status(url: str, size: int) -> int:
+    """Status of a POST whose declared length is over the limit: the server answers 413 early
+    and closes, so the client reads the answer even if the rest of the upload is refused."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    connection.putrequest("POST", parts.path)
+    connection.putheader("Content-Type", "text/csv")
+    connection.putheader("Content-Length", str(size))
+    connection.endheaders()
+    try:
+        chunk = b"x" * 65536
+        for _ in range(size // len(chunk)):
+            connection.send(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    return connection.getresponse().status
+
+
+def test_a_bad_record_is_named(single: Serve) -> None:
+    body = b"s,m,US,email,1,2\ns,m,US,email,1,2\ns,m,US,email,1,two\n"
+    reply = single.post("/invocations", body, {"Content-Type": "text/csv"})
+    assert reply.status == 400 and reply.json()["message"].startswith("row 3: column 'days_since_order' is 'two'")
+
+
+def test_bsm_transform_20000_rows_with_join(single: Serve, tiny_predictor: Predictor, tmp_path: Path) -> None:
+    from handler.example.data import generate
+
+    frame = one_line_rows(generate(20_000, seed=21))
+    source = tmp_path / "in"
+    source.mkdir()
+    frame[tiny_predictor.columns].to_csv(source / "part-0.csv", header=False, index=False)
+    code = bsm(["--quiet", "transform", str(source), str(tmp_path / "out"), "--endpoint", single.url + "/invocations",
+                "--max-payload-mb", "1", "--concurrency", "4", "--join-input"])
+    assert code == 0
+    lines = (tmp_path / "out" / "part-0.csv.out").read_text().splitlines()
+    inputs = (source / "part-0.csv").read_text().splitlines()
+    assert len(lines) == len(inputs) == 20_000
+    expected = tiny_predictor.predict_labels(frame)
+    for line, original, label in zip(lines, inputs, expected):
+        assert line.startswith(original + ",") and line.split(",")[-2] == label
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path) -> Iterator[tuple[Serve, Path]]:
+    base = tmp_path_factory.mktemp("opt-ml-mme")
+    for name, source in (("tiny", tiny_model_dir), ("other", other_model_dir)):
+        shutil.copytree(source, base / "models" / name / "model")
+    server = start_serve(base, tmp_path_factory.mktemp("mme-tmp"), SAGEMAKER_MULTI_MODEL="true")
+    yield server, base
+    assert stop(server) == 0
+
+
+def test_multi_model_contract(multi, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames) -> None:
+    server, base = multi
+    load = {"Content-Type": "application/json"}
+    for name in ("tiny", "other"):
+        body = json.dumps({"model_name": name, "url": str(base / "models" / name / "model")}).encode()
+        assert server.post("/models", body, load).status == 200
+    again = json.dumps({"model_name": "tiny", "url": str(base / "models" / "tiny" / "model")}).encode()
+    assert server.post("/models", again, load).status == 409
+    listed = http(server.url + "/models").json()
+    assert sorted(m["modelName"] for m in listed["models"]) == ["other", "tiny"]
+    assert http(server.url + "/models/tiny").status == 200
+    for name, predictor in (("tiny", tiny_predictor), ("other", other_predictor)):
+        rows = json.loads(tiny_frames[1][predictor.columns].head(4).to_json(orient="records"))
+        reply = server.post(f"/models/{name}/invoke", json.dumps(rows).encode(),
+                            {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": name})
+        assert reply.status == 200, reply.body
+        assert_same_predictions(reply.json()["predictions"], predictor.predict(rows))
+    assert http(server.url + "/models/tiny", method="DELETE").status == 200
+    assert http(server.url + "/models/tiny").status == 404
+    assert server.post("/models/tiny/invoke", b"x", {"Content-Type": "text/csv"}).status == 404
+    assert http(server.url + "/models/tiny", method="DELETE").status == 404
+    remote = json.dumps({"model_name": "evil", "url": "https://example.com/x.mar"}).encode()
+    assert server.post("/models", remote, load).status in (400, 403, 404)
+
+
+def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_dir: Path) -> None:
+    base = tmp_path / "opt-ml"
+    shutil.copytree(tiny_model_dir, base / "model")
+    artifacts_file = base / "model" / "model_artifacts.pth"
+    artifacts_file.write_bytes(artifacts_file.read_bytes()[:100])  # truncated upload
+    port = free_port()
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
+           "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(), "TMPDIR": str(tmp_path)}
+    result = subprocess.run([str(Path(sys.executable).parent / "serve")], env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 1
+    assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in result.stderr
+    assert not _accepts(port)  # and nothing is left listening
