@@ -8,6 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from sagemaker_inference import content_types
+
 from handler.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
 from handler.registry import Registry
 
@@ -78,7 +80,7 @@ def _json_line(prediction: Prediction) -> str:
 class CsvCodec:
     """RFC 4180 CSV: rows in schema order, no header; a first row naming the columns is a header."""
 
-    media_type = "text/csv"
+    media_type = content_types.CSV
 
     def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
         reader = csv.reader(io.StringIO(_text(body), newline=""), strict=True)
@@ -106,7 +108,7 @@ class CsvCodec:
 class JsonCodec:
     """`{"instances": [...]}`, a bare list of instances, or one instance object."""
 
-    media_type = "application/json"
+    media_type = content_types.JSON
 
     def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
         data = body if isinstance(body, (dict, list)) else _parse_json(_text(body))
@@ -146,8 +148,8 @@ class JsonLinesCodec:
         return "".join(_json_line(p) + "\n" for p in predictions).encode("utf-8")
 
 
-CODECS.register("text/csv")(CsvCodec())
-CODECS.register("application/json")(JsonCodec())
+CODECS.register(content_types.CSV)(CsvCodec())
+CODECS.register(content_types.JSON)(JsonCodec())
 for _name in ("application/jsonlines", "application/x-jsonlines", "application/jsonl"):
     CODECS.register(_name)(JsonLinesCodec(_name))
 
@@ -195,7 +197,7 @@ def for_accept(accept: str | None, request_codec: Codec, default_accept: str | N
     if accept is None or not accept.strip():
         return fallback
     for name in _accepted(accept):
-        if name == "*/*":
+        if name == content_types.ANY:
             return fallback
         if name.endswith("/*"):
             prefix = name[:-1]

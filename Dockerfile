@@ -1,0 +1,42 @@
+# SageMaker serving image: `docker run IMAGE serve` (real-time, multi-model, batch transform)
+# and `docker run IMAGE train`. No model weights inside: SageMaker mounts them at /opt/ml.
+
+# Stage 1: compile the TorchServe frontend plugins (ready /ping, /execution-parameters).
+FROM python:3.11-slim-bookworm AS plugins
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jdk-headless \
+ && rm -rf /var/lib/apt/lists/*
+COPY constraints.txt /src/constraints.txt
+RUN pip install --no-cache-dir --no-deps -c /src/constraints.txt torchserve
+COPY plugins /src/plugins
+RUN /src/plugins/build.sh /out/bsm-plugins.jar \
+    "$(python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("ts").origin), "frontend", "model-server.jar"))')"
+
+# Stage 2: the runtime.
+FROM python:3.11-slim-bookworm
+LABEL com.amazonaws.sagemaker.capabilities.multi-models=true \
+      com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 \
+    BSM_PLUGINS_DIR=/opt/bsm/plugins
+WORKDIR /opt/bsm/src
+COPY constraints.txt pyproject.toml README.md ./
+COPY handler ./handler
+# torch from PyTorch's CPU index (the registry's default build drags in CUDA); every other
+# version comes from constraints.txt, the set the test suite ran with.
+RUN pip install --no-cache-dir -c constraints.txt --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
+ && pip install --no-cache-dir -c constraints.txt ".[serve]"
+COPY --from=plugins /out/bsm-plugins.jar /opt/bsm/plugins/bsm-plugins.jar
+RUN useradd --create-home --uid 1000 bsm
+USER 1000
+WORKDIR /home/bsm
+EXPOSE 8080
+# Exec form: `serve` runs as PID 1 and gets SageMaker's SIGTERM itself; it stops TorchServe.
+ENTRYPOINT ["serve"]
+CMD ["serve"]
