@@ -244,3 +244,21 @@ def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_
     assert result.returncode == 1
     assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in result.stderr
     assert not _accepts(port)  # and nothing is left listening
+
+
+def test_a_model_directory_holding_a_mar_is_served_as_is(tmp_path: Path, tiny_model_dir: Path, tiny_predictor: Predictor) -> None:
+    from tests.integration.conftest import TEST_MODEL_CONFIG, archive
+
+    base = tmp_path / "opt-ml"
+    (tmp_path / "model-config.yaml").write_text(TEST_MODEL_CONFIG)
+    archive(tiny_model_dir, "tiny", base / "model", tmp_path / "model-config.yaml")
+    assert [p.name for p in (base / "model").iterdir()] == ["tiny.mar"]
+    server = start_serve(base, tmp_path)
+    try:
+        rows = [["s", "where is my order", "US", "email", 1, 2]]
+        reply = server.post("/invocations", json.dumps(rows).encode(), {"Content-Type": "application/json"})
+        assert reply.status == 200
+        assert_same_predictions(reply.json()["predictions"], tiny_predictor.predict(rows))
+    finally:
+        assert stop(server) == 0
+    assert "model ok: tiny.mar (archive)" in server.log.read_text()
