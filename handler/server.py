@@ -51,12 +51,13 @@ class TorchServe:
         worker sockets (.ts.sock.9000, ...) and unpacked models live. Shared, two instances on
         one machine would take over each other's workers.
         """
-        tmp = self.workdir / "tmp"
+        workdir = self.workdir.resolve()  # the launcher runs there: relative paths would break
+        tmp = workdir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(self.workdir / "logs"),
-               "METRICS_LOCATION": str(self.workdir / "logs"), **self.env}
+        env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(workdir / "logs"),
+               "METRICS_LOCATION": str(workdir / "logs"), **self.env}
         self.process = subprocess.Popen(
-            self.command(), cwd=self.workdir, env=env, start_new_session=True,
+            self.command(), cwd=workdir, env=env, start_new_session=True,
             stdout=stdout, stderr=subprocess.STDOUT if stdout is not None else None,
         )
 

@@ -33,10 +33,11 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
     config.write_text(with_properties((ROOT / "config.properties").read_text(), free_ports_config("0.0.0.0")))
     ports = ports_of(config)
     bsm = Path(sys.executable).parent / "bsm"
+    # Relative paths, as `make serve` passes them.
     process = subprocess.Popen(
-        [str(bsm), "serve-local", "--model", "tiny=tiny.mar", "--model-store", str(store),
-         "--config", str(config), "--workdir", str(work)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        [str(bsm), "serve-local", "--model", "tiny=tiny.mar", "--model-store", "store",
+         "--config", "config.properties", "--workdir", "work", "--plugins", str(ROOT / "build" / "plugins")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=tmp_path,
     )
     try:
         output = "".join(_read_until(process, "Ctrl-C stops it.", timeout=240))
