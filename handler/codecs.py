@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from sagemaker_inference import content_types
 
-from handler.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
+from handler.errors import InvalidInput, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from handler.registry import Registry
 
 Prediction = dict[str, Any]  # {"label", "score", "probabilities"}
@@ -90,6 +90,10 @@ class CsvCodec:
                 if row:  # a blank line is not a record
                     rows.append(row)
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise PayloadTooLarge(
+                    f"line {reader.line_num}: a CSV field is longer than {csv.field_size_limit()} characters"
+                ) from None
             raise InvalidInput(f"body is not valid CSV near line {reader.line_num}: {exc}") from None
         if rows and sorted(c.strip() for c in rows[0]) == sorted(columns) and len(rows[0]) == len(columns):
             header = [c.strip() for c in rows.pop(0)]

@@ -39,6 +39,8 @@ SERVING_VARIABLES = {
     "max_batch_rows": "BSM_MAX_BATCH_ROWS",
     "max_batch_tokens": "BSM_MAX_BATCH_TOKENS",
     "warmup": "BSM_WARMUP",
+    "max_rows_per_request": "BSM_MAX_ROWS_PER_REQUEST",
+    "max_field_chars": "BSM_MAX_FIELD_CHARS",
     "default_accept": sagemaker.DEFAULT_INVOCATIONS_ACCEPT_ENV,
 }
 

@@ -49,5 +49,11 @@ class ModelNotReady(ServingError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+class InternalError(ServingError):
+    """Something broke on our side while serving one request."""
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+
+
 class ArtifactError(Exception):
     """A model file is missing, unreadable or does not match the format (raised at load)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -14,7 +15,7 @@ import numpy as np
 from handler import codecs
 from handler.batching import split_rows
 from handler.codecs import Codec
-from handler.errors import ServingError
+from handler.errors import InternalError, PayloadTooLarge, ServingError
 from handler.pipeline import Features
 from handler.predictor import BatchLimits, Predictor
 from handler.settings import ServingSettings
@@ -77,7 +78,12 @@ class BatchInference:
         reader = codecs.for_content_type(request.content_type)
         writer = codecs.for_accept(request.accept, reader, self.settings.default_accept)
         rows = reader.decode(request.body, self.predictor.columns)
-        return self.predictor.preprocess(rows), writer
+        if len(rows) > self.settings.max_rows_per_request:
+            raise PayloadTooLarge(
+                f"request has {len(rows)} rows; the limit is {self.settings.max_rows_per_request} "
+                "(split it into several requests)"
+            )
+        return self.predictor.preprocess(rows, self.settings.max_field_chars), writer
 
     def preprocess(self, requests: Sequence[Request]) -> Prepared:
         """Decode, validate and featurize each request on its own; a bad one only fails itself."""
@@ -90,6 +96,12 @@ class BatchInference:
                 # The message may quote a cell of the request: log only the status and kind.
                 log.info("request %s: %d %s", request.request_id, int(error.status), type(error).__name__)
                 outcomes.append(error_response(error))
+                continue
+            except Exception as exc:  # a bug must fail this request only, never its batch-mates
+                # Code lines only: an exception's message may quote the request's data.
+                log.error("request %s: unexpected %s while reading it:\n%s", request.request_id,
+                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+                outcomes.append(error_response(InternalError("the request could not be processed")))
                 continue
             parts.append(features)
             outcomes.append(writer)

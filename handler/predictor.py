@@ -68,9 +68,9 @@ class Predictor:
         """Label names in class-index order."""
         return self.artifacts.labels
 
-    def preprocess(self, rows: Any) -> Features:
+    def preprocess(self, rows: Any, max_field_chars: int | None = None) -> Features:
         """Validate rows (DataFrame, dicts, or lists in schema order) and turn them into features."""
-        return self.artifacts.pipeline.transform(self.artifacts.schema.validate(rows))
+        return self.artifacts.pipeline.transform(self.artifacts.schema.validate(rows, max_field_chars))
 
     def forward(self, features: Features, limits: BatchLimits | None = None) -> np.ndarray:
         """Class probabilities (rows, labels), computed in length-sorted micro-batches."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from handler.errors import InvalidInput
+from handler.errors import InvalidInput, PayloadTooLarge
 
 Columns = dict[str, list[Any]]  # column name -> one validated value per row
 MISSING_STRINGS = frozenset({"", "nan", "NaN", "NAN", "null", "None"})
@@ -136,12 +136,12 @@ class Schema:
         """Rebuild from `to_dict` output."""
         return cls(tuple(Column(str(c["name"]), ColumnKind(c["kind"])) for c in data["columns"]))
 
-    def validate(self, rows: Any) -> Columns:
+    def validate(self, rows: Any, max_field_chars: int | None = None) -> Columns:
         """Check and coerce rows (DataFrame, list of dicts, or list of lists in schema order).
 
         A DataFrame may carry extra columns (a label, an id): only schema columns are read.
-        Dict rows must have exactly the schema's keys; list rows exactly its length.
-        Row numbers in errors count from 1.
+        Dict rows must have exactly the schema's keys; list rows exactly its length; no text
+        longer than `max_field_chars`. Row numbers in errors count from 1.
         """
         if hasattr(rows, "columns") and hasattr(rows, "iloc"):  # a pandas DataFrame
             missing = [n for n in self.names if n not in rows.columns]
@@ -150,6 +150,13 @@ class Schema:
             raw = {n: rows[n].tolist() for n in self.names}
         else:
             raw = self._columns_of_records(rows)
+        if max_field_chars is not None:
+            for name, values in raw.items():
+                for i, value in enumerate(values, start=1):
+                    if isinstance(value, str) and len(value) > max_field_chars:
+                        raise PayloadTooLarge(
+                            f"row {i}: column {name!r} has {len(value)} characters; the limit is {max_field_chars}"
+                        )
         return {
             c.name: [_COERCE[c.kind](v, i, c.name) for i, v in enumerate(raw[c.name], start=1)]
             for c in self.columns

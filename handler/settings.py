@@ -19,9 +19,11 @@ class ServingSettings:
     max_batch_tokens: int = 16384  # rows x texts x padded length per forward pass
     default_accept: str | None = None  # response format when Accept is missing or */*
     warmup: bool = True  # run a few rows through the model at start
+    max_rows_per_request: int = 200_000  # more rows: 413 (a 100 MB batch payload is ~300k rows)
+    max_field_chars: int = 100_000  # a longer text or category: 413 (the tokenizer keeps 256 tokens)
 
     def __post_init__(self) -> None:
-        for name in ("torch_threads", "max_batch_rows", "max_batch_tokens"):
+        for name in ("torch_threads", "max_batch_rows", "max_batch_tokens", "max_rows_per_request", "max_field_chars"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"setting {name} is {value!r}, expected a positive integer")
