@@ -10,7 +10,7 @@ RUN apt-get update \
 COPY constraints.txt /src/constraints.txt
 RUN pip install --no-cache-dir --no-deps -c /src/constraints.txt torchserve
 COPY plugins /src/plugins
-RUN /src/plugins/build.sh /out/bsm-plugins.jar \
+RUN /src/plugins/build.sh /out \
     "$(python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("ts").origin), "frontend", "model-server.jar"))')"
 
 # Stage 2: the runtime.
@@ -32,7 +32,7 @@ COPY handler ./handler
 # version comes from constraints.txt, the set the test suite ran with.
 RUN pip install --no-cache-dir -c constraints.txt --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
  && pip install --no-cache-dir -c constraints.txt ".[serve]"
-COPY --from=plugins /out/bsm-plugins.jar /opt/bsm/plugins/bsm-plugins.jar
+COPY --from=plugins /out/sagemaker/bsm-plugins.jar /opt/bsm/plugins/bsm-plugins.jar
 RUN useradd --create-home --uid 1000 bsm
 USER 1000
 WORKDIR /home/bsm

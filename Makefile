@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE_DIR := build/example-model
 
-.PHONY: help venv example plugins archive serve test clean
+.PHONY: help venv example plugins archive serve test soak clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080"
@@ -24,11 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-PLUGINS_JAR := build/plugins/bsm-plugins.jar
+PLUGINS_JAR := build/plugins/sagemaker/bsm-plugins.jar
 
-# TorchServe frontend plugins (a /ping that means ready, /execution-parameters), built with javac.
+# TorchServe frontend plugins (a /ping that means ready, /execution-parameters, SageMaker-only
+# routes), built with javac: build/plugins/local and build/plugins/sagemaker.
 $(PLUGINS_JAR): $(STAMP) $(shell find plugins -type f)
-	PATH=$(VENV)/bin:$$PATH plugins/build.sh $@
+	PATH=$(VENV)/bin:$$PATH plugins/build.sh build/plugins
 
 plugins: $(PLUGINS_JAR)
 
@@ -40,11 +41,15 @@ archive: example
 	./archive.sh $(EXAMPLE_DIR) example
 
 serve: archive plugins
-	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins \
+	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins/local \
 		--sample $(EXAMPLE_DIR)/samples/requests.csv
 
 test: example plugins
-	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins $(PY) -m pytest
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest
+
+# The long load test behind the `soak` marker (CI runs the bounded version in `make test`).
+soak: example plugins
+	HF_HUB_OFFLINE=1 BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest -m soak -o addopts="" tests/integration
 
 clean:
 	rm -rf build model_store/*.mar .pytest_cache

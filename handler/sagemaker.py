@@ -206,9 +206,9 @@ def check_model(model_dir: Path) -> str:
 
 
 def plugins_dir(env: Mapping[str, str]) -> Path:
-    """The folder holding bsm-plugins.jar: BSM_PLUGINS_DIR, else build/plugins of a checkout."""
+    """The folder holding the SageMaker bsm-plugins.jar: BSM_PLUGINS_DIR, else that of a checkout."""
     explicit = env.get(names.BSM_PLUGINS_DIR, "").strip()
-    folder = Path(explicit) if explicit else Path(__file__).resolve().parent.parent / "build" / "plugins"
+    folder = Path(explicit) if explicit else Path(__file__).resolve().parent.parent / "build" / "plugins" / "sagemaker"
     folder = folder.resolve()  # TorchServe runs in another working directory
     if not (folder / "bsm-plugins.jar").is_file():
         raise FileNotFoundError(

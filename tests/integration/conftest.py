@@ -111,10 +111,10 @@ def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def start_server(workdir: Path, store: Path, models: list[str]) -> Server:
-    """TorchServe with our config.properties, moved to free ports."""
+def start_server(workdir: Path, store: Path, models: list[str], overrides: dict[str, str] | None = None) -> Server:
+    """TorchServe with our config.properties, moved to free ports (plus any overrides)."""
     config = workdir / "config.properties"
-    config.write_text(with_properties((ROOT / "config.properties").read_text(), free_ports_config()))
+    config.write_text(with_properties((ROOT / "config.properties").read_text(), {**free_ports_config(), **(overrides or {})}))
     addresses = [f"http://127.0.0.1:{p}" for p in ports_of(config)]
     ts = TorchServe(workdir=workdir, model_store=store, config=config, models=models,
                     inference_url=addresses[0], management_url=addresses[1])

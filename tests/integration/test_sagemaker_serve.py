@@ -139,6 +139,21 @@ def test_execution_parameters(single: Serve) -> None:
 
 def test_only_sagemaker_routes_in_single_model_mode(single: Serve) -> None:
     assert http(single.url + "/models").status == 404  # the management API is not on this port
+    row = b"s,where is my order,US,email,1,2\n"
+    for path in ("/predictions/model", "/explanations/model", "/v1/models/model:predict", "/v2/models/model/infer"):
+        reply = single.post(path, row, {"Content-Type": "text/csv"})
+        assert reply.status == 404 and "use /invocations" in reply.json()["message"], path
+
+
+def test_no_message_text_in_serve_logs(single: Serve) -> None:
+    secret = "jane.doe.secret@example.com"
+    body = f"s,{secret},US,email,1,2\ns,{secret},US,email,1,not-a-number\n".encode()
+    assert single.post("/invocations", body, {"Content-Type": "text/csv"}).status == 400
+    assert single.post("/invocations", body.splitlines(keepends=True)[0], {"Content-Type": "text/csv"}).status == 200
+    logs = single.log.read_text(errors="replace") + "".join(
+        p.read_text(errors="replace") for p in single.log.parent.rglob("*.log"))
+    assert "POST /invocations" in logs
+    assert secret not in logs and "not-a-number" not in logs
 
 
 def test_multirecord_payload_over_torchserve_default_size(single: Serve, tiny_predictor: Predictor, tiny_frames) -> None:

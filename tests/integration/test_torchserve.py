@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -16,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from handler import Predictor
 from tests.helpers import assert_same_predictions, csv_predictions
@@ -195,3 +198,32 @@ def test_archive_is_self_contained(two_models: Server, tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() in Predictor.from_dir(tmp_path).labels
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode),
+       media=st.sampled_from(["text/csv", "application/json", "application/jsonlines", "text/plain", "application/x-www-form-urlencoded"]),
+       accept=st.sampled_from(["", "*/*", "text/csv", "image/png", "application/json"]))
+def test_bounded_fuzz_against_the_live_server(two_models: Server, body: bytes, media: str, accept: str) -> None:
+    headers = {"Content-Type": media, **({"Accept": accept} if accept else {})}
+    reply = two_models.post("/predictions/tiny", body, headers)
+    assert reply.status in (200, 400, 406, 413, 415), (reply.status, reply.body[:300])
+    if reply.status != 200:
+        assert reply.content_type.startswith("application/json") and reply.json()["message"]
+
+
+def test_healthy_after_the_fuzz(two_models: Server) -> None:
+    assert two_models.ts.workers_ready()
+    reply = two_models.post("/predictions/tiny", b"s,hello,US,email,1,2\n", {"Content-Type": "text/csv"})
+    assert reply.status == 200
+
+
+@pytest.mark.soak
+def test_soak(two_models: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+    """The mixed-traffic test at scale: BSM_SOAK_REQUESTS requests (default 5,000) from 32 clients."""
+    cases = make_cases(tiny_predictor, tiny_frames[1], count=int(os.environ.get("BSM_SOAK_REQUESTS", "5000")), seed=99)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        replies = list(pool.map(lambda c: two_models.post("/predictions/tiny", c.body, c.headers), cases))
+    for case, reply in zip(cases, replies):
+        check(case, reply)
+    assert two_models.ts.workers_ready()

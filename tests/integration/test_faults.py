@@ -1,0 +1,166 @@
+"""Faults on a real TorchServe: a killed worker, a response timeout, a full queue; nothing lost or crossed."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+
+from handler import Predictor
+from tests.integration.conftest import Server, archive, http, start_server
+from tests.integration.test_torchserve import check, make_cases
+
+FAULT_CONFIG = """\
+minWorkers: 2
+maxWorkers: 2
+batchSize: 4
+maxBatchDelay: 20
+responseTimeout: 3
+"""
+QUEUE_CONFIG = """\
+minWorkers: 1
+maxWorkers: 1
+batchSize: 1
+maxBatchDelay: 1
+responseTimeout: 60
+"""
+SLOW_BODY = b"s,where is my order please help,US,email,1,2\n" * 100_000  # ~8 s of work, 4.5 MB
+
+
+def _server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, config: str, **overrides: str) -> Server:
+    workdir = tmp_path_factory.mktemp("faults")
+    (workdir / "model-config.yaml").write_text(config)
+    archive(model_dir, "tiny", workdir / "store", workdir / "model-config.yaml")
+    return start_server(workdir, workdir / "store", ["tiny=tiny.mar"], overrides)
+
+
+@pytest.fixture(scope="module")
+def fault_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+    server = _server(tmp_path_factory, tiny_model_dir, FAULT_CONFIG)
+    yield server
+    server.ts.stop()
+
+
+def worker_pids(server: Server) -> list[int]:
+    described = server.ts._get(f"{server.ts.management_url}/models/tiny", "management")
+    return [w["pid"] for entry in described for w in entry["workers"]]
+
+
+def test_worker_killed_mid_load(fault_server: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+    cases = [c for c in make_cases(tiny_predictor, tiny_frames[1], count=60, seed=3) if c.status == 200]
+    results, failures, stop = [], [], threading.Event()
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while not stop.is_set():
+            case = rng.choice(cases)
+            try:
+                results.append((case, fault_server.post("/predictions/tiny", case.body, case.headers)))
+            except Exception as exc:  # a hang (client timeout) or a dropped connection
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    victim = worker_pids(fault_server)[0]
+    os.kill(victim, signal.SIGKILL)
+    killed = time.monotonic()
+    while not (fault_server.ts.workers_ready() and victim not in worker_pids(fault_server)):
+        assert time.monotonic() - killed < 120, "the killed worker was not replaced"
+        time.sleep(0.1)
+    recovery = time.monotonic() - killed
+    time.sleep(2)  # load goes on against the new worker
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    served = [(c, r) for c, r in results if r.status == 200]
+    errors = [r.status for _, r in results if r.status != 200]
+    print(f"\nworker SIGKILL: {len(results)} requests, {len(served)} answered, {len(errors)} 5xx, "
+          f"recovery {recovery:.1f} s")
+    assert not failures, failures[:3]  # no hang, no dropped connection
+    assert all(status >= 500 for status in errors), errors  # in-flight requests fail loudly...
+    for case, reply in served:
+        check(case, reply)  # ...and every answer is the right one for its own request
+    assert len(served) > len(errors)
+    assert http(fault_server.url + "/ping", headers=fault_server.auth()).status == 200
+
+
+def test_response_timeout_is_an_error_not_a_hang(fault_server: Server) -> None:
+    started = time.monotonic()
+    reply = fault_server.post("/predictions/tiny", SLOW_BODY, {"Content-Type": "text/csv"})
+    assert reply.status >= 500, reply.status
+    print(f"\nresponse timeout: {reply.status} after {time.monotonic() - started:.1f} s")
+    deadline = time.monotonic() + 120
+    while not fault_server.ts.workers_ready():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    small = fault_server.post("/predictions/tiny", b"s,hello,US,email,1,2\n", {"Content-Type": "text/csv"})
+    assert small.status == 200
+
+
+def test_full_queue_answers_503_at_once(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> None:
+    server = _server(tmp_path_factory, tiny_model_dir, QUEUE_CONFIG, job_queue_size="2")
+    try:
+        finished: list[tuple[str, int]] = []
+        lock = threading.Lock()
+
+        def send(name: str, body: bytes) -> None:
+            reply = server.post("/predictions/tiny", body, {"Content-Type": "text/csv"})
+            with lock:
+                finished.append((name, reply.status))
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            slow = pool.submit(send, "slow", SLOW_BODY[: len(SLOW_BODY) // 2])
+            time.sleep(1.0)  # the slow request holds the only worker
+            smalls = [pool.submit(send, f"small-{i}", b"s,hello,US,email,1,2\n") for i in range(12)]
+            for f in [slow, *smalls]:
+                f.result(timeout=120)
+        order = [name for name, _ in finished]
+        rejected = [name for name, status in finished if status == 503]
+        assert len(rejected) >= 12 - 2 - 1, finished  # the queue holds 2, the worker 1
+        assert all(order.index(name) < order.index("slow") for name in rejected)  # before the slow one ended
+        assert dict(finished)["slow"] == 200
+    finally:
+        server.ts.stop()
+
+
+def loopback(ip: str) -> bool:
+    """127.0.0.0/8, also as Java reports it (IPv4-mapped IPv6)."""
+    address = ipaddress.ip_address(ip)
+    return (address.ipv4_mapped or address).is_loopback if address.version == 6 else address.is_loopback
+
+
+def test_surface_management_and_metrics_on_loopback_with_tokens(fault_server: Server) -> None:
+    java = [p for p in psutil.Process(fault_server.ts.process.pid).children(recursive=True) if p.name() == "java"][0]
+    listening = {c.laddr.port: c.laddr.ip for c in java.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+    ports = {name: int(url.rsplit(":", 1)[1]) for name, url in
+             (("inference", fault_server.url), ("management", fault_server.ts.management_url),
+              ("metrics", fault_server.metrics_url))}
+    assert loopback(listening[ports["management"]]) and loopback(listening[ports["metrics"]])
+    assert all(loopback(ip) for port, ip in listening.items() if port != ports["inference"])  # gRPC too
+    management = fault_server.ts.management_url
+    assert http(management + "/models").status == 400  # no token
+    token = fault_server.ts.headers("management")
+    remote = http(management + "/models?url=https://example.com/evil.mar", b"", token, method="POST")
+    assert remote.status in (403, 405), remote.body  # model API off: no registration at all
+    assert http(management + "/models", headers=token).status == 200
+
+
+def test_no_personal_data_in_logs_after_faults(fault_server: Server) -> None:
+    secret = "jane.doe.secret@example.com call +1 (206) 555-0199"
+    body = f"s,{secret},US,email,1,2\ns,{secret},US,email,bad-number,2\n".encode()
+    assert fault_server.post("/predictions/tiny", body, {"Content-Type": "text/csv"}).status == 400
+    logs = fault_server.logs()
+    assert "POST /predictions/tiny" in logs
+    for fragment in ("jane.doe.secret", "555-0199", "bad-number"):
+        assert fragment not in logs
