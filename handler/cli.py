@@ -109,7 +109,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.train is None or args.out is None:
             raise SystemExit("bsm train: --train and --out are required (or --sagemaker)")
         encoder, train_path, test_path, out = args.encoder, args.train, args.test, args.out
-        values = {k: v for k, v in vars(args).items() if k in _train_fields_names() and v is not None}
+        names = {f.name for f in _train_fields()}
+        values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     config = train_config_from(values)
     evaluation = read_table(test_path) if test_path else None
     predictor = train(read_table(train_path), config, _encoder(encoder), evaluation, progress=not args.quiet)
@@ -144,15 +145,17 @@ def cmd_transform(args: argparse.Namespace) -> int:
 
     if (args.endpoint is None) == (args.in_process is None):
         raise ValueError("give exactly one of --endpoint URL and --in-process MODEL_DIR")
+    if any(":" not in h for h in args.header):
+        raise ValueError(f"--header takes 'Name: value', got {[h for h in args.header if ':' not in h]}")
+    headers = {name.strip(): value.strip() for name, value in (h.split(":", 1) for h in args.header)}
     args.output.mkdir(parents=True, exist_ok=True)
-    headers = dict(h.split(":", 1) for h in args.header)
+    service = t.in_process_service(args.in_process) if args.in_process else None  # load the model once
     failed = []
     for path in t.input_files(args.input):
         content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
         accept = args.accept or content_type
-        send = (t.in_process_sender(args.in_process, content_type, accept) if args.in_process
-                else t.HttpSender(args.endpoint, content_type, accept, {k.strip(): v.strip() for k, v in headers.items()},
-                                  retries=args.retries))
+        send = (t.in_process_sender(service, content_type, accept) if service is not None
+                else t.HttpSender(args.endpoint, content_type, accept, headers, retries=args.retries))
         try:
             rows = t.transform_file(path, args.output, send, content_type, int(args.max_payload_mb * 1024 * 1024),
                                     args.concurrency, args.join_input, progress=not args.quiet)
@@ -167,10 +170,6 @@ def _train_fields() -> list[dataclasses.Field[Any]]:
     from handler.training import TrainConfig
 
     return list(dataclasses.fields(TrainConfig))
-
-
-def _train_fields_names() -> set[str]:
-    return {f.name for f in _train_fields()}
 
 
 def build_parser() -> argparse.ArgumentParser:

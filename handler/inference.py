@@ -18,6 +18,7 @@ from handler.codecs import Codec
 from handler.errors import InternalError, PayloadTooLarge, ServingError
 from handler.pipeline import Features
 from handler.predictor import BatchLimits, Predictor
+from handler.schema import ColumnKind
 from handler.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,10 @@ class BatchInference:
         return self.postprocess(prepared, self.inference(prepared))
 
     def warm_up(self) -> None:
-        """Run short and long rows through every stage, so the first real request is not slow."""
-        columns = self.predictor.columns
-        kinds = {c.name: c.kind.value for c in self.predictor.artifacts.schema.columns}
+        """Run short and long rows through the pipeline and the model, so the first request is not slow."""
+        text = set(self.predictor.artifacts.schema.of_kind(ColumnKind.TEXT))
         rows = [
-            {c: ("warm up " * length if kinds[c] == "text" else None) for c in columns}
+            {c: ("warm up " * length if c in text else None) for c in self.predictor.columns}
             for length in (1, 16, 128)
         ]
         self.predictor.predict(rows)

@@ -113,20 +113,17 @@ class TorchServe:
         raise TimeoutError(f"TorchServe did not answer /ping within {timeout:.0f} s; see {self.workdir / 'logs'}")
 
     def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM the whole process group (launcher, frontend, workers); SIGKILL after `grace` s."""
+        """SIGTERM the whole process group (launcher, frontend, workers); SIGKILL what is left after `grace` s."""
         if self.process is None:
             return None
+        deadline = time.monotonic() + grace
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
         # Workers may outlive the launcher for a moment: nothing of the group may stay behind.
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(self.process.pid):
+        # poll() reaps the launcher: a zombie still counts as a member of its group.
+        while time.monotonic() < deadline and (self.process.poll() is None or _group_alive(self.process.pid)):
             time.sleep(0.2)
         if _group_alive(self.process.pid):
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -200,6 +197,8 @@ def serve_foreground(server: TorchServe, sample: Path | None) -> int:
 
     def banner() -> None:
         server.wait_ready()
+        if server.key_file.exists():
+            server.key_file.chmod(0o600)  # the tokens: for this user's eyes only
         auth = server.headers().get("Authorization")
         body = f"--data-binary @{sample}" if sample else "--data-binary 'subject,message,...'"
         print("\nTorchServe is ready. Try:\n")

@@ -12,7 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:  # the HTTP client path must not import torch
+    from handler.inference import BatchInference
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = {".csv": "text/csv", ".jsonl": "application/jsonlines", ".json": "application/jsonlines"}
@@ -86,13 +91,18 @@ class HttpSender:
         raise AssertionError("unreachable")
 
 
-def in_process_sender(model_dir: Path, content_type: str, accept: str) -> Send:
-    """The same decode/validate/predict/encode as the server, without a server."""
-    from handler.inference import BatchInference, Request
+def in_process_service(model_dir: Path) -> BatchInference:
+    """The server's request path (decode, validate, predict, encode) for a model directory."""
+    from handler.inference import BatchInference
     from handler.predictor import Predictor
     from handler.settings import ServingSettings
 
-    service = BatchInference(Predictor.from_dir(model_dir), ServingSettings())
+    return BatchInference(Predictor.from_dir(model_dir), ServingSettings())
+
+
+def in_process_sender(service: BatchInference, content_type: str, accept: str) -> Send:
+    """Payloads answered by `service` in this process, as the server would answer them."""
+    from handler.inference import Request
 
     def send(payload: bytes) -> bytes:
         (response,) = service([Request(payload, content_type, accept)])

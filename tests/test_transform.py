@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from handler import Predictor
-from handler.transform import HttpSender, TransformError, in_process_sender, join, records_of, split_payloads, transform_file
+from handler.transform import (
+    HttpSender, TransformError, in_process_sender, in_process_service, join, records_of, split_payloads, transform_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +51,7 @@ def _csv(frame, columns, path: Path) -> Path:
 
 def test_in_process_file_matches_the_predictor(tiny_model_dir: Path, tiny_predictor: Predictor, tiny_frames, tmp_path: Path) -> None:
     source = _csv(tiny_frames[1], tiny_predictor.columns, tmp_path / "part.csv")
-    send = in_process_sender(tiny_model_dir, "text/csv", "text/csv")
+    send = in_process_sender(in_process_service(tiny_model_dir), "text/csv", "text/csv")
     rows = transform_file(source, tmp_path, send, "text/csv", 2000, concurrency=2, join_input=True, progress=False)
     lines = (tmp_path / "part.csv.out").read_text().splitlines()
     assert rows == len(lines) == len(tiny_frames[1])
@@ -62,7 +64,7 @@ def test_in_process_file_matches_the_predictor(tiny_model_dir: Path, tiny_predic
 def test_a_bad_record_leaves_no_output(tiny_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("s,m,US,email,1,2\ns,m,US,email,abc,2\n")
-    send = in_process_sender(tiny_model_dir, "text/csv", "text/csv")
+    send = in_process_sender(in_process_service(tiny_model_dir), "text/csv", "text/csv")
     with pytest.raises(TransformError, match="row 2: column 'order_value' is 'abc'"):
         transform_file(source, tmp_path, send, "text/csv", 10_000, 1, False, progress=False)
     assert not (tmp_path / "bad.csv.out").exists()

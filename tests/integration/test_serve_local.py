@@ -48,6 +48,7 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
         assert url == f"http://127.0.0.1:{ports[0]}/invocations"
         reply = http(url, b"s,where is my order,US,email,1,2\n", {"Authorization": token, "Content-Type": "text/csv"})
         assert reply.status == 200 and reply.body.count(b"\n") == 1
+        assert (tmp_path / "work" / "key_file.json").stat().st_mode & 0o077 == 0  # tokens not world-readable
         torchserve_pgid = os.getpgid(int((work / "tmp" / ".model_server.pid").read_text()))
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
         assert process.wait(timeout=90) == 0
