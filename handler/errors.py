@@ -43,12 +43,6 @@ class PayloadTooLarge(ServingError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-class ModelNotReady(ServingError):
-    """The model is not loaded, or cannot predict."""
-
-    status = HTTPStatus.SERVICE_UNAVAILABLE
-
-
 class InternalError(ServingError):
     """Something broke on our side while serving one request."""
 

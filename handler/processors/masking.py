@@ -62,7 +62,7 @@ class EntityMasker(TextProcessor):
 
     def __post_init__(self) -> None:
         self.entities = [Entity(e) for e in self.entities]
-        self._pattern  # compile now, so a bad pattern fails where the spec is built
+        _ = self._pattern  # compile now, so a bad pattern fails where the spec is built
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:

@@ -131,7 +131,7 @@ class RegexRules(TextProcessor):
         for i, rule in enumerate(self.rules):
             if set(rule) != {"pattern", "replacement"}:
                 raise ValueError(f"regex rule {i} has keys {sorted(rule)}, expected pattern, replacement")
-        self._compiled  # compile now, so a bad pattern fails where the spec is built
+        _ = self._compiled  # compile now, so a bad pattern fails where the spec is built
 
     @cached_property
     def _compiled(self) -> list[tuple[re.Pattern[str], str]]:
