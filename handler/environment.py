@@ -35,6 +35,7 @@ def training_hyperparameters_file() -> Path:
 
 # Serving: ServingSettings field -> variable that overrides it.
 SERVING_VARIABLES = {
+    "execution": "BSM_EXECUTION",
     "torch_threads": "BSM_TORCH_THREADS",
     "max_batch_rows": "BSM_MAX_BATCH_ROWS",
     "max_batch_tokens": "BSM_MAX_BATCH_TOKENS",

@@ -13,6 +13,7 @@ import torch
 from handler.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.batching import iter_micro_batches
 from handler.errors import ArtifactError
+from handler.execution import Execution, autocast, prepare, resolve
 from handler.model import MultimodalClassifier
 from handler.pipeline import Features
 
@@ -34,15 +35,21 @@ class Predictor:
         model: MultimodalClassifier,
         device: str | torch.device = "cpu",
         limits: BatchLimits = BatchLimits(),
+        execution: Execution | str = Execution.FP32,
     ) -> None:
         self.artifacts = artifacts
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.execution = resolve(Execution.parse(execution), self.device)  # never AUTO
+        self.model = prepare(model.to(self.device).eval(), self.execution)
         self.limits = limits
 
     @classmethod
     def from_dir(
-        cls, path: str | os.PathLike[str], device: str | torch.device = "cpu", limits: BatchLimits = BatchLimits()
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        limits: BatchLimits = BatchLimits(),
+        execution: Execution | str = Execution.FP32,
     ) -> Predictor:
         """Load `model.pth` and `model_artifacts.pth` from a directory (weights-only)."""
         artifacts = load_artifacts(path)
@@ -56,7 +63,7 @@ class Predictor:
                 f"{os.path.join(path, 'model.pth')}: does not match the model config in "
                 f"model_artifacts.pth: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
             )
-        return cls(artifacts, model, device, limits)
+        return cls(artifacts, model, device, limits, execution)
 
     @property
     def columns(self) -> list[str]:
@@ -79,7 +86,7 @@ class Predictor:
         batches = iter_micro_batches(
             features, self.artifacts.pipeline.tokenizer.pad_id, limits.max_rows, limits.max_tokens, self.device
         )
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.execution, self.device):
             for rows, batch in batches:
                 probabilities[rows] = torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy()
         return probabilities
@@ -106,7 +113,10 @@ class Predictor:
         return [self.labels[i] for i in self.forward(self.preprocess(rows)).argmax(axis=1)]
 
     def __repr__(self) -> str:
-        return f"Predictor(columns={self.columns}, labels={self.labels}, device={self.device})"
+        return (
+            f"Predictor(columns={self.columns}, labels={self.labels}, device={self.device}, "
+            f"execution={self.execution.value})"
+        )
 
 
 def accuracy(predicted: Sequence[str], expected: Sequence[str]) -> float:

@@ -8,12 +8,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from handler import environment
+from handler.execution import Execution
 
 
 @dataclass(frozen=True)
 class ServingSettings:
     """How a worker serves one model."""
 
+    execution: Execution = Execution.AUTO  # fp32, bf16, int8, or auto: bf16 where the CPU has it
     torch_threads: int | None = None  # intra-op threads per worker; None: cores // workers
     max_batch_rows: int = 64  # rows per forward pass (micro-batch)
     max_batch_tokens: int = 16384  # rows x texts x padded length per forward pass
@@ -45,6 +47,8 @@ class ServingSettings:
 def _typed(name: str, value: Any) -> Any:
     if name == "warmup":
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+    if name == "execution":
+        return Execution.parse(value)
     if name == "default_accept":
         return str(value)
     try:

@@ -45,14 +45,15 @@ class ModelHandler(BaseHandler):
         threads = threads_per_worker(settings, model_config, cpu_count())
         torch.set_num_threads(threads)
         self.device = _device(properties)
-        predictor = Predictor.from_dir(properties["model_dir"], self.device)
+        predictor = Predictor.from_dir(properties["model_dir"], self.device, execution=settings.execution)
         self.service = BatchInference(predictor, settings)
         if settings.warmup:
             self.service.warm_up()
         self.initialized = True
         log.info(
-            "model %s ready on %s with %d torch threads in %.0f ms",
-            context.model_name, self.device, threads, (time.perf_counter() - started) * 1000,
+            "model %s ready on %s, %s, %d torch threads, in %.0f ms",
+            context.model_name, self.device, predictor.execution.value, threads,
+            (time.perf_counter() - started) * 1000,
         )
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,10 @@ from handler import Predictor, artifacts
 from handler.example.build import CONFIG as EXAMPLE_CONFIG
 from handler.example.data import generate
 from handler.training import EncoderSource, train
+
+# Tests check that any batching gives the offline predictor's answer within float noise: that
+# is fp32's promise. The servers they start inherit this; tests of bf16 and int8 set their own.
+os.environ.setdefault("BSM_EXECUTION", "fp32")
 
 # The example's recipe, made small: short texts, few epochs, a small learned vocabulary.
 TINY_CONFIG = dataclasses.replace(EXAMPLE_CONFIG, max_length=64, epochs=8, vocab_size=600)
