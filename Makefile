@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE_DIR := build/example-model
 
-.PHONY: help venv example plugins archive serve test soak clean
+.PHONY: help venv example plugins archive serve test bench soak clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080"
 	@echo "make test     set up, build the example model, run the whole test suite"
+	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,example,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,example,dev,bench]"
 	touch $@
 
 venv: $(STAMP)
@@ -46,6 +47,11 @@ serve: archive plugins
 
 test: example plugins
 	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest
+
+# Speed, measured side by side (never asserted in tests): build/bench/results.md and plots.
+# BENCH_ARGS=--quick runs every part in about two minutes.
+bench: example plugins
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm bench --out build/bench $(BENCH_ARGS)
 
 # The long load test behind the `soak` marker (CI runs the bounded version in `make test`).
 soak: example plugins

@@ -166,6 +166,24 @@ def cmd_transform(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from handler.bench.runner import BenchConfig, run
+    from handler.execution import Execution
+
+    options: dict[str, Any] = {"model_dir": args.model_dir, "out": args.out, "data": args.data,
+                               "baseline": not args.no_baseline, "startup": not args.no_startup}
+    if args.execution:
+        options["execution"] = Execution.parse(args.execution)
+    if args.duration:
+        options["duration"] = args.duration
+    if args.clients:
+        options["clients"] = tuple(int(c) for c in _parse_list(args.clients))
+    config = BenchConfig.quick_run(**options) if args.quick else BenchConfig(**options)
+    run(config)
+    print((args.out / "results.md").read_text())
+    return 0
+
+
 def _train_fields() -> list[dataclasses.Field[Any]]:
     from handler.training import TrainConfig
 
@@ -233,6 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
     local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
     local.set_defaults(func=cmd_serve_local)
+
+    bench = sub.add_parser("bench", help="benchmark: in-process limit, our server and a Flask baseline, in one run")
+    bench.add_argument("--model-dir", type=Path, default=Path("build/example-model"))
+    bench.add_argument("--out", type=Path, default=Path("build/bench"), help="results.md, results.json, PNG plots")
+    bench.add_argument("--data", type=Path, help="CSV of request rows (default: MODEL_DIR/data/test.csv)")
+    bench.add_argument("--quick", action="store_true", help="every part, shorter: about two minutes")
+    bench.add_argument("--duration", type=float, help="seconds per load point (default 8; quick 3)")
+    bench.add_argument("--clients", help="client counts, e.g. 1,4,16 (default 1,2,4,8,16,32)")
+    bench.add_argument("--execution", help="fp32, bf16, int8 or auto (default: model-config.yaml's)")
+    bench.add_argument("--no-baseline", action="store_true", help="skip the Flask baseline")
+    bench.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -22,8 +22,8 @@ from handler.pipeline import Features
 class BatchLimits:
     """Bounds of one forward pass; a large request is cut into many micro-batches."""
 
-    max_rows: int = 64  # rows per micro-batch
-    max_tokens: int = 16384  # rows x texts x padded length per micro-batch
+    max_rows: int = 8  # rows per micro-batch: more pads short rows to long ones
+    max_tokens: int = 4096  # rows x texts x padded length per micro-batch
 
 
 class Predictor:

@@ -14,7 +14,7 @@ from pathlib import Path
 from handler import environment as names
 from handler.errors import ArtifactError
 from handler.model_files import ARTIFACTS_FILE, MODEL_FILE
-from handler.settings import cpu_count
+from handler.settings import cpu_count, default_workers
 
 log = logging.getLogger(__name__)
 MODEL_NAME = "model"  # the single model's name, as the AWS PyTorch toolkit calls it
@@ -84,7 +84,7 @@ class HostingSettings:
             second = (first, first + 1, first + 2, first + 3)
         else:
             second = (port + 1, port + 2, port + 3, port + 4)
-        workers = _int(env, names.SAGEMAKER_MODEL_SERVER_WORKERS, None) or _int(env, names.SAGEMAKER_TS_MIN_WORKERS, None) or cores
+        workers = _int(env, names.SAGEMAKER_MODEL_SERVER_WORKERS, None) or _int(env, names.SAGEMAKER_TS_MIN_WORKERS, None) or default_workers(cores)
         min_workers = _int(env, names.SAGEMAKER_TS_MIN_WORKERS, workers)
         max_workers = _int(env, names.SAGEMAKER_TS_MAX_WORKERS, max(workers, min_workers))
         if max_workers < min_workers:
@@ -104,7 +104,7 @@ class HostingSettings:
             max_payload_mb=_int(env, names.SAGEMAKER_MAX_PAYLOAD_IN_MB, 6, 1, MAX_PAYLOAD_MB),
             multi_model=_flag(env, names.SAGEMAKER_MULTI_MODEL),
             batch_size=_int(env, names.SAGEMAKER_TS_BATCH_SIZE, 16),
-            max_batch_delay=_int(env, names.SAGEMAKER_TS_MAX_BATCH_DELAY, 5, 0),
+            max_batch_delay=_int(env, names.SAGEMAKER_TS_MAX_BATCH_DELAY, 2, 0),
             min_workers=min_workers,
             max_workers=max_workers,
             response_timeout=_int(env, names.SAGEMAKER_TS_RESPONSE_TIMEOUT, timeout),

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,24 @@ def _group_alive(pgid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port free on this machine right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_ports_config(inference_host: str = "127.0.0.1") -> dict[str, str]:
+    """Every port TorchServe opens moved to a free one, so instances can run side by side."""
+    return {
+        "inference_address": f"http://{inference_host}:{free_port()}",
+        "management_address": f"http://127.0.0.1:{free_port()}",
+        "metrics_address": f"http://127.0.0.1:{free_port()}",
+        "grpc_inference_port": str(free_port()),
+        "grpc_management_port": str(free_port()),
+    }
 
 
 def read_properties(path: Path) -> dict[str, str]:

@@ -19,6 +19,9 @@ from handler.pipeline import Features
         ([10, 10, 10, 10], 10, 25, [[0, 1], [2, 3]]),
         ([1000], 4, 10, [[0]]),  # a row longer than the budget still runs, alone
         ([], 4, 10, []),
+        ([10, 10, 200, 10, 10, 10], 8, 4096, [[0, 1, 3, 4, 5], [2]]),  # the long row alone saves 950 padded tokens
+        ([50, 52, 51, 50, 53, 50, 52, 50], 8, 4096, [[0, 3, 5, 7, 2, 1, 6, 4]]),  # similar rows: one call
+        ([5, 6, 140, 141, 290, 292], 8, 4096, [[0, 1], [2, 3], [4, 5]]),
     ],
 )
 def test_plan(lengths, max_rows, max_tokens, expected) -> None:

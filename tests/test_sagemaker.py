@@ -19,10 +19,16 @@ def settings(cores: int = 4, **env: str) -> HostingSettings:
 def test_defaults() -> None:
     s = settings()
     assert (s.base_dir, s.port, s.second_ports) == (Path("/opt/ml"), 8080, (8081, 8082, 8083, 8084))
-    assert (s.workers, s.threads, s.timeout, s.max_payload_mb) == (4, 1, 60, 6)
+    assert (s.workers, s.threads, s.timeout, s.max_payload_mb) == (2, 2, 60, 6)  # 4 cores: 2 threads a worker
     assert (s.multi_model, s.batch_transform, s.default_accept) == (False, False, None)
-    assert (s.batch_size, s.max_batch_delay, s.response_timeout) == (16, 5, 60)
+    assert (s.batch_size, s.max_batch_delay, s.response_timeout) == (16, 2, 60)
     assert s.model_dir == Path("/opt/ml/model")
+
+
+@pytest.mark.parametrize("cores, workers, threads", [(1, 1, 1), (2, 1, 2), (3, 1, 3), (8, 4, 2)])
+def test_default_workers_keep_two_threads_each(cores: int, workers: int, threads: int) -> None:
+    s = settings(cores=cores)
+    assert (s.workers, s.threads) == (workers, threads)
 
 
 def test_every_variable_is_read() -> None:
@@ -78,7 +84,7 @@ def test_properties_multi_model_and_batch() -> None:
     assert p["management_address"] == p["inference_address"]  # SageMaker calls /models on 8080
     assert p["enable_model_api"] == "true" and "models" not in p
     assert p["bsm_ping_without_models"] == "true"
-    assert (p["bsm_max_concurrent_transforms"], p["bsm_batch_strategy"], p["bsm_max_payload_mb"]) == ("4", "MULTI_RECORD", "6")
+    assert (p["bsm_max_concurrent_transforms"], p["bsm_batch_strategy"], p["bsm_max_payload_mb"]) == ("2", "MULTI_RECORD", "6")
     assert p["allowed_urls"] == "^file:///opt/ml/.*"
 
 

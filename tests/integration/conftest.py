@@ -15,7 +15,7 @@ import pytest
 
 from handler import Predictor, artifacts
 from handler.example.data import generate
-from handler.server import TorchServe, with_properties
+from handler.server import TorchServe, free_port, free_ports_config, with_properties
 from handler.training import EncoderSource, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,23 +29,6 @@ responseTimeout: 60
 handler:
   max_batch_rows: 16
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports_config(inference_host: str = "127.0.0.1") -> dict[str, str]:
-    """Every port TorchServe opens moved to a free one, so instances can run side by side."""
-    return {
-        "inference_address": f"http://{inference_host}:{free_port()}",
-        "management_address": f"http://127.0.0.1:{free_port()}",
-        "metrics_address": f"http://127.0.0.1:{free_port()}",
-        "grpc_inference_port": str(free_port()),
-        "grpc_management_port": str(free_port()),
-    }
 
 
 def ports_of(config: Path) -> list[int]:

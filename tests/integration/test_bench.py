@@ -1,0 +1,52 @@
+"""`bsm bench --quick` end to end on the tiny model: every part runs and the report holds its figures.
+
+Speed is never asserted here: only that each measurement happened and came back clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("bench")
+    data = work / "rows.csv"
+    tiny_frames[1].to_csv(data, index=False)
+    out = work / "out"
+    subprocess.run(
+        [str(Path(sys.executable).parent / "bsm"), "bench", "--quick", "--model-dir", str(tiny_model_dir),
+         "--data", str(data), "--out", str(out), "--duration", "1", "--clients", "1,4"],
+        check=True, capture_output=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""},
+    )
+    return out
+
+
+def test_every_part_was_measured(bench: Path) -> None:
+    results = json.loads((bench / "results.json").read_text())
+    assert [m["execution"] for m in results["modes"]] == ["fp32", "bf16", "int8"]
+    assert results["modes"][0]["agreement"] == 1.0
+    assert all(v > 0 for v in results["limit"]["rows_per_s_by_batch"].values())
+    kinds = [(r["system"], r["kind"], r["clients"]) for r in results["runs"]]
+    assert kinds == [("torchserve", "single", 1), ("torchserve", "single", 4), ("torchserve", "multi", 1),
+                     ("torchserve", "multi", 4), ("torchserve", "transform", 2),
+                     ("flask", "single", 1), ("flask", "single", 4), ("flask", "multi", 1), ("flask", "multi", 4)]
+    for r in results["runs"]:
+        assert r["errors"] == {} and r["requests"] > 0 and r["rows_per_s"] > 0, r
+        assert r["cpu_cores"].get("worker", 0) > 0 and r["max_rss_mb"]["worker"] > 50, r
+    assert results["startup"]["ping_seconds"] > 0
+    assert len(results["startup"]["model_load_ms"]) >= 1 and results["startup"]["worker_rss_mb"]
+
+
+def test_report_and_plots_are_written(bench: Path) -> None:
+    text = (bench / "results.md").read_text()
+    for heading in ("## Execution modes", "## The limit", "## Under load", "## Start-up", "## Targets"):
+        assert heading in text
+    for name in ("throughput.png", "latency.png"):
+        assert (bench / name).read_bytes()[:4] == b"\x89PNG"
