@@ -22,7 +22,7 @@ from handler.pipeline import Features
 class BatchLimits:
     """Bounds of one forward pass; a large request is cut into many micro-batches."""
 
-    max_rows: int = 8  # rows per micro-batch: more pads short rows to long ones
+    max_rows: int = 32  # rows per micro-batch, cut at the least padded work
     max_tokens: int = 4096  # rows x texts x padded length per micro-batch
 
 

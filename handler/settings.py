@@ -17,7 +17,7 @@ class ServingSettings:
 
     execution: Execution = Execution.AUTO  # fp32, bf16, int8, or auto: bf16 where the CPU has it
     torch_threads: int | None = None  # intra-op threads per worker; None: cores // workers
-    max_batch_rows: int = 8  # rows per forward pass (micro-batch); bsm bench: 8 beats 1-4 and 16-64
+    max_batch_rows: int = 32  # rows per forward pass (micro-batch), cut at the least padded work
     max_batch_tokens: int = 4096  # rows x texts x padded length per forward pass
     default_accept: str | None = None  # response format when Accept is missing or */*
     warmup: bool = True  # run a few rows through the model at start
