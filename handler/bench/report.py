@@ -150,8 +150,11 @@ def plot_latency(results: Results, path: Path) -> None:
         right.plot(values, np.arange(1, len(values) + 1) / len(values), linestyle=style,
                    label=f"{name}, {busiest['clients']} clients")
     left.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="1-row request latency")
-    left.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    left.set_xticks([r["clients"] for r in _runs(results, "torchserve", "single")] or [1])
     right.set(xscale="log", xlabel="ms", ylabel="share of requests answered", title="Latency distribution")
+    for axis in (left.xaxis, left.yaxis, right.xaxis):  # plain numbers, no 10^x and no crowded minor labels
+        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     for ax in (left, right):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
