@@ -26,6 +26,7 @@ class ModeResult:
     rows_per_s: float  # preprocessing and forward, one process with every core's thread
     agreement: float  # share of rows whose label equals fp32's
     max_probability_diff: float  # largest |p - p_fp32| over rows and labels
+    moved_by_batching: int  # labels that differ between micro-batches of 1 and of `batch` rows
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ class LimitResult:
         return self.rows_per_s_by_batch[self.best_batch]
 
 
-def measure_modes(model_dir: Path, rows: Rows, modes: Sequence[Execution], batch: int, threads: int) -> list[ModeResult]:
-    """Speed of each mode and its agreement with fp32 on `rows`."""
+def measure_modes(model_dir: Path, rows: Rows, modes: Sequence[Execution], batch: int, threads: int,
+                  batching_rows: int = 200) -> list[ModeResult]:
+    """Speed of each mode, its agreement with fp32 on `rows`, and labels its batching moves."""
     torch.set_num_threads(threads)
     results, reference = [], None
     for mode in [Execution.FP32, *[m for m in modes if m is not Execution.FP32]]:
@@ -60,11 +62,15 @@ def measure_modes(model_dir: Path, rows: Rows, modes: Sequence[Execution], batch
         probabilities = predictor.forward(predictor.preprocess(rows))
         speed = len(rows) / (time.perf_counter() - began)
         reference = probabilities if reference is None else reference
+        some = predictor.preprocess(rows[:batching_rows])
+        alone = predictor.forward(some, BatchLimits(max_rows=1)).argmax(1)
+        moved = int((alone != probabilities[:batching_rows].argmax(1)).sum())
         results.append(ModeResult(
             execution=predictor.execution.value,
             rows_per_s=speed,
             agreement=float((probabilities.argmax(1) == reference.argmax(1)).mean()),
             max_probability_diff=float(np.abs(probabilities - reference).max()),
+            moved_by_batching=moved,
         ))
     return results
 
