@@ -42,7 +42,7 @@ def test_the_encoder_sees_lengths_rounded_to_the_pad_multiple(tiny_predictor: Pr
             alone = [model(**collate(tiny_predictor.preprocess([row]), pad)) for row in rows]
     finally:
         hook.remove()
-    assert seen and all(length % PAD_MULTIPLE == 0 for length in seen), seen
-    assert len(set(seen)) > 1  # rounded, not padded to one fixed length
+    assert seen and all(length <= PAD_MULTIPLE or length % PAD_MULTIPLE == 0 for length in seen), seen
+    assert any(length > PAD_MULTIPLE for length in seen) and any(length < PAD_MULTIPLE for length in seen), seen
     together = model(**collate(tiny_predictor.preprocess(rows), pad))
     assert torch.allclose(torch.cat(alone), together, atol=1e-5)  # padding never changes an answer
