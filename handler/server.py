@@ -117,18 +117,23 @@ class TorchServe:
         """SIGTERM the whole process group (launcher, frontend, workers); SIGKILL what is left after `grace` s."""
         if self.process is None:
             return None
-        deadline = time.monotonic() + grace
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        # Workers may outlive the launcher for a moment: nothing of the group may stay behind.
-        # poll() reaps the launcher: a zombie still counts as a member of its group.
-        while time.monotonic() < deadline and (self.process.poll() is None or _group_alive(self.process.pid)):
-            time.sleep(0.2)
-        if _group_alive(self.process.pid):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        return self.process.wait()
+        return stop_process_group(self.process, grace)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
+    """SIGTERM the group `process` leads (started with start_new_session); SIGKILL what is left after `grace` s."""
+    deadline = time.monotonic() + grace
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    # Children may outlive the leader for a moment: nothing of the group may stay behind.
+    # poll() reaps the leader: a zombie still counts as a member of its group.
+    while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
+        time.sleep(0.2)
+    if _group_alive(process.pid):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
 
 
 def _group_alive(pgid: int) -> bool:

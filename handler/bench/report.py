@@ -126,13 +126,9 @@ def plot_throughput(results: Results, path: Path) -> None:
                     linestyle="-" if system == "torchserve" else "--", label=label.format(n=runs[0]["rows_per_request"]))
     ax.axhline(results["limit"]["rows_per_s"], color="grey", linestyle=":", label="in-process limit")
     ax.set(xscale="log", xlabel="concurrent clients", ylabel="rows per second", title="Throughput")
-    ax.set_xticks([r["clients"] for r in _runs(results, "torchserve", "single")] or [1])
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.set_xticks(_client_ticks(results))
+    _plain_numbers(ax.xaxis)
+    _save(fig, [ax], path)
 
 
 def plot_latency(results: Results, path: Path) -> None:
@@ -151,12 +147,26 @@ def plot_latency(results: Results, path: Path) -> None:
         right.plot(values, np.arange(1, len(values) + 1) / len(values), linestyle=style,
                    label=f"{name}, {busiest['clients']} clients")
     left.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="1-row request latency")
-    left.set_xticks([r["clients"] for r in _runs(results, "torchserve", "single")] or [1])
+    left.set_xticks(_client_ticks(results))
     right.set(xscale="log", xlabel="ms", ylabel="share of requests answered", title="Latency distribution")
-    for axis in (left.xaxis, left.yaxis, right.xaxis):  # plain numbers, no 10^x and no crowded minor labels
-        axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    for ax in (left, right):
+    for axis in (left.xaxis, left.yaxis, right.xaxis):
+        _plain_numbers(axis)
+    _save(fig, [left, right], path)
+
+
+def _client_ticks(results: Results) -> list[int]:
+    return [r["clients"] for r in _runs(results, "torchserve", "single")] or [1]
+
+
+def _plain_numbers(axis: Any) -> None:
+    """Log-axis labels as plain numbers: no 10^x, no crowded minor labels."""
+    axis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _save(fig: Any, axes: list[Any], path: Path) -> None:
+    """Legends and grids on, written as PNG, figure freed."""
+    for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()

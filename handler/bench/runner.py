@@ -9,7 +9,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from handler.bench import procstats
 from handler.bench.limit import measure_limit, measure_modes
 from handler.bench.load import LoadResult, Payload, run_load
 from handler.execution import Execution, cpu_flags, resolve
-from handler.server import TorchServe, free_port, free_ports_config, with_properties
+from handler.server import TorchServe, free_port, free_ports_config, stop_process_group, with_properties
 from handler.settings import ServingSettings, cpu_count, threads_per_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,12 +197,7 @@ def gunicorn(config: BenchConfig, workers: int, env: dict[str, str], logfile: Pa
         time.sleep(2.0)
         yield f"http://127.0.0.1:{port}/invocations", process.pid
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, grace=30)
 
 
 def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict[str, str]) -> dict[str, Any]:
@@ -218,7 +212,6 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
                  "TMPDIR": str(tmp)}
     if config.sagemaker_plugins and config.sagemaker_plugins.is_dir():
         serve_env[environment.BSM_PLUGINS_DIR] = str(config.sagemaker_plugins)
-    began = time.perf_counter()
     process = subprocess.Popen([str(Path(sys.executable).parent / "serve")], env=serve_env, cwd=workdir,
                                stdout=(workdir / "serve.log").open("wb"), stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -230,12 +223,7 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
         loads = list({worker: float(ms) for worker, ms in re.findall(
             r"(W-\d+)\S* MODEL_LOG - model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms", text)}.values())
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process, grace=60)
     log(f"serve: /ping 200 after {seconds:.1f} s; model load {loads} ms")
     return {"ping_seconds": seconds, "model_load_ms": loads, "worker_rss_mb": [u.max_rss_mb for u in workers]}
 

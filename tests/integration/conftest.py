@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,7 +14,7 @@ import pytest
 
 from handler import Predictor, artifacts
 from handler.example.data import generate
-from handler.server import TorchServe, free_port, free_ports_config, with_properties
+from handler.server import TorchServe, free_ports_config, with_properties
 from handler.training import EncoderSource, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,8 @@ import pytest
 from handler import Predictor
 from handler.cli import main as bsm
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import free_port, http
+from handler.server import free_port
+from tests.integration.conftest import http
 
 
 @dataclass
