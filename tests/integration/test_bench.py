@@ -20,11 +20,12 @@ def bench(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFa
     data = work / "rows.csv"
     tiny_frames[1].to_csv(data, index=False)
     out = work / "out"
-    subprocess.run(
+    done = subprocess.run(
         [str(Path(sys.executable).parent / "bsm"), "bench", "--quick", "--model-dir", str(tiny_model_dir),
          "--data", str(data), "--out", str(out), "--duration", "1", "--clients", "1,4"],
-        check=True, capture_output=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""},
+        capture_output=True, text=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""},
     )
+    assert done.returncode == 0, done.stderr[-3000:]
     return out
 
 
