@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE_DIR := build/example-model
 
-.PHONY: help venv example plugins archive serve test bench soak clean
+.PHONY: help venv example plugins archive serve check test bench soak clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080"
-	@echo "make test     set up, build the example model, run the whole test suite"
+	@echo "make test     set up, build the example model, run the checks and the whole test suite"
+	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
 
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,example,dev,bench]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,train,dev,bench]"
 	touch $@
 
 venv: $(STAMP)
@@ -34,9 +35,9 @@ $(PLUGINS_JAR): $(STAMP) $(shell find plugins -type f)
 
 plugins: $(PLUGINS_JAR)
 
-# `bsm example` reuses the model when its inputs (code and data recipe) are unchanged.
+# The example (examples/, from a checkout) reuses the model when its code and recipe are unchanged.
 example: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm example --out $(EXAMPLE_DIR)
+	HF_HUB_OFFLINE=1 $(PY) -m examples.buyer_intents --out $(EXAMPLE_DIR)
 
 archive: example
 	./archive.sh $(EXAMPLE_DIR) example
@@ -45,13 +46,20 @@ serve: archive plugins
 	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins/local \
 		--sample $(EXAMPLE_DIR)/samples/requests.csv
 
-test: example plugins
+# The folders' architecture is a checked contract (pyproject.toml [tool.importlinter]).
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: check example plugins
 	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest
 
 # Speed, measured side by side (never asserted in tests): build/bench/results.md and plots.
 # BENCH_ARGS=--quick runs every part in about two minutes.
 bench: example plugins
-	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm bench --out build/bench $(BENCH_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
 
 # The long load test behind the `soak` marker (CI runs the bounded version in `make test`).
 soak: example plugins

@@ -34,8 +34,7 @@ trap 'rm -rf "$stage"' EXIT
 # torch-model-archiver copies the contents of an extra-files folder to the archive root,
 # so the package goes one level down: the archive then holds handler/... as a package.
 mkdir -p "$stage/code/handler"
-# handler/bench is the benchmark, never served: it stays out of the archive.
-(cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -not -path './bench/*' -exec cp --parents {} "$stage/code/handler/" \;)
+(cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
 
 mkdir -p "$store"
 "$archiver" \

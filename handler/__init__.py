@@ -11,7 +11,7 @@ __all__ = ["Predictor", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy: `serve` and `bsm --help` start without importing torch and transformers.
     if name == "Predictor":
-        from handler.predictor import Predictor
+        from handler.inference.predictor import Predictor
 
         return Predictor
     raise AttributeError(f"module 'handler' has no attribute {name!r}")

@@ -51,3 +51,7 @@ class InternalError(ServingError):
 
 class ArtifactError(Exception):
     """A model file is missing, unreadable or does not match the format (raised at load)."""
+
+
+class ConfigError(ValueError):
+    """A setting, option or variable has a value we cannot use: a usage error, never a bug."""

@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from handler import Predictor, artifacts
-from handler.example.build import CONFIG as EXAMPLE_CONFIG
-from handler.example.data import generate
-from handler.training import EncoderSource, train
+from handler import Predictor
+from handler.model import artifacts
+from examples.buyer_intents.build import CONFIG as EXAMPLE_CONFIG
+from examples.buyer_intents.data import generate
+from handler.training.encoders import EncoderSource
+from handler.training.trainer import train
 
 # Tests check that any batching gives the offline predictor's answer within float noise: that
 # is fp32's promise. The servers they start inherit this; tests of bf16 and int8 set their own.

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from handler import Predictor, artifacts
-from handler.example.data import generate
-from handler.server import TorchServe, free_ports_config, with_properties
-from handler.training import EncoderSource, TrainConfig, train
+from handler import Predictor
+from handler.model import artifacts
+from examples.buyer_intents.data import generate
+from handler.serving.torchserve.properties import free_ports_config, read_properties, with_properties
+from handler.serving.torchserve.supervisor import TorchServe
+from handler.training.encoders import EncoderSource
+from handler.training.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough a delay that concurrent requests really meet in one batch.
@@ -32,8 +35,6 @@ handler:
 
 def ports_of(config: Path) -> list[int]:
     """Inference, management and metrics ports of a config file."""
-    from handler.server import read_properties
-
     properties = read_properties(config)
     return [int(properties[k].rsplit(":", 1)[1]) for k in ("inference_address", "management_address", "metrics_address")]
 

@@ -1,4 +1,4 @@
-"""`bsm bench --quick` end to end on the tiny model: every part runs and the report holds its figures.
+"""`python -m tools.bench --quick` end to end on the tiny model: every part runs and the report holds its figures.
 
 Speed is never asserted here: only that each measurement happened and came back clean.
 """
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def bench(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -21,9 +23,9 @@ def bench(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFa
     tiny_frames[1].to_csv(data, index=False)
     out = work / "out"
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "bsm"), "bench", "--quick", "--model-dir", str(tiny_model_dir),
+        [sys.executable, "-m", "tools.bench", "--quick", "--model-dir", str(tiny_model_dir),
          "--data", str(data), "--out", str(out), "--duration", "1", "--clients", "1,4"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""},
+        capture_output=True, text=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""}, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return out

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from handler import Predictor
-from handler.cli import main as bsm
+from handler.cli.main import main as bsm
 from tests.helpers import assert_same_predictions, csv_predictions
-from handler.server import free_port
+from handler.serving.process import free_port
 from tests.integration.conftest import http
 
 
@@ -194,7 +194,7 @@ def test_a_bad_record_is_named(single: Serve) -> None:
 
 
 def test_bsm_transform_20000_rows_with_join(single: Serve, tiny_predictor: Predictor, tmp_path: Path) -> None:
-    from handler.example.data import generate
+    from examples.buyer_intents.data import generate
 
     frame = one_line_rows(generate(20_000, seed=21))
     source = tmp_path / "in"

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from handler.server import with_properties
+from handler.serving.torchserve.properties import with_properties
 from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_ports_config, http, ports_of
 
 

@@ -1,0 +1,1 @@
+"""Examples that work from a checkout only, never shipped: the example model and its data."""

@@ -1,0 +1,80 @@
+"""Build the example model (`make example`) on the pretrained all-MiniLM-L6-v2 encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from examples.buyer_intents.data import train_test
+from handler.inference.predictor import Predictor
+from handler.model import artifacts
+from handler.training import encoders
+from handler.training.trainer import TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+CONFIG = TrainConfig(
+    text_columns=["subject", "message"],
+    label_column="intent",
+    categorical_columns=["marketplace", "channel"],
+    numeric_columns=["order_value", "days_since_order"],
+    max_length=256,
+    epochs=40,
+)
+ROOT = Path(__file__).resolve().parents[2]
+# Source folders whose change changes the model; anything else (serving code) does not.
+INPUTS = ["handler/features", "handler/model", "handler/training", "examples/buyer_intents"]
+FINGERPRINT = "fingerprint.txt"
+
+
+def fingerprint() -> str:
+    """Hash of the code and recipe that produce the example model."""
+    digest = hashlib.sha256(json.dumps(CONFIG.__dict__, sort_keys=True, default=str).encode())
+    for name in INPUTS:
+        for file in sorted((ROOT / name).rglob("*.py")):
+            digest.update(file.relative_to(ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def is_current(out: Path) -> bool:
+    """Whether `out` holds a model built from the current code and recipe."""
+    stamp = out / FINGERPRINT
+    files = [out / artifacts.MODEL_FILE, out / artifacts.ARTIFACTS_FILE, stamp]
+    return all(f.exists() for f in files) and stamp.read_text().strip() == fingerprint()
+
+
+def write_samples(out: Path, frame: pd.DataFrame, columns: list[str]) -> None:
+    """Request bodies in every input format: CSV without header, JSON and JSON Lines."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = frame[columns]
+    rows.to_csv(out / "requests.csv", header=False, index=False)
+    records = json.loads(rows.to_json(orient="records", force_ascii=False))  # NaN -> null
+    (out / "requests.json").write_text(json.dumps({"instances": records}, ensure_ascii=False, indent=1) + "\n")
+    (out / "requests.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def build(out: Path, force: bool = False, progress: bool = True) -> Predictor:
+    """Build the example model into `out`, or reuse it when nothing it depends on changed."""
+    if not force and is_current(out):
+        predictor = Predictor.from_dir(out)
+        print(f"example model in {out} is up to date "
+              f"(held-out accuracy {predictor.artifacts.metrics['test_accuracy']:.4f})")
+        return predictor
+    train_frame, test_frame = train_test()
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    train_frame.to_csv(data / "train.csv", index=False)
+    test_frame.to_csv(data / "test.csv", index=False)
+    predictor = train(train_frame, CONFIG, encoders.minilm(), evaluation=test_frame, progress=progress)
+    artifacts.save(out, predictor.model.state_dict(), predictor.artifacts)
+    write_samples(out / "samples", test_frame.head(8), predictor.columns)
+    (out / FINGERPRINT).write_text(fingerprint() + "\n")
+    metrics = predictor.artifacts.metrics
+    print(f"example model written to {out}: held-out accuracy {metrics['test_accuracy']:.4f} "
+          f"on {metrics['test_rows']} rows")
+    return predictor

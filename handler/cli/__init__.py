@@ -1,0 +1,1 @@
+"""Commands: `bsm` (train, transform, serve-local) and the container's `serve`; each parses and delegates."""

@@ -1,0 +1,168 @@
+"""The `bsm` command: train models, run batch transforms, serve locally."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from handler.errors import ArtifactError, ConfigError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Fit and train on local CSVs, or on SageMaker's training layout."""
+    from handler.model import artifacts
+    from handler.training.encoders import encoder_source
+    from handler.training.trainer import TrainConfig, read_table, train
+
+    if args.sagemaker:
+        from handler.serving.sagemaker import environment as sm
+
+        hyper_file = sm.training_hyperparameters_file()
+        values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
+        encoder = values.pop("encoder", args.encoder)
+        test_dir = sm.training_channel("test")
+        train_path, test_path, out = sm.training_channel("train"), test_dir if test_dir.exists() else None, \
+            sm.training_model_dir()
+        source = str(hyper_file)
+    else:
+        if args.train is None or args.out is None:
+            raise ConfigError("--train and --out are required (or --sagemaker)")
+        encoder, train_path, test_path, out = args.encoder, args.train, args.test, args.out
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+        source = "the options"
+    config = TrainConfig.from_options(values, source)
+    evaluation = read_table(test_path) if test_path else None
+    predictor = train(read_table(train_path), config, encoder_source(encoder), evaluation, progress=not args.quiet)
+    artifacts.save(out, predictor.model.state_dict(), predictor.artifacts)
+    print(f"model written to {out}: {json.dumps(predictor.artifacts.metrics)}")
+    return 0
+
+
+def cmd_serve_local(args: argparse.Namespace) -> int:
+    """TorchServe in the foreground with a config.properties and archives from a model store."""
+    from handler.serving.torchserve.properties import client_url, read_properties
+    from handler.serving.torchserve.supervisor import TorchServe, serve_foreground
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    properties = read_properties(args.config)
+    server = TorchServe(
+        workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model,
+        inference_url=client_url(properties.get("inference_address", "http://127.0.0.1:8080")),
+        management_url=client_url(properties.get("management_address", "http://127.0.0.1:8081")),
+        plugins=args.plugins,
+    )
+    return serve_foreground(server, args.sample)
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    """Batch transform files as SageMaker does, against an endpoint or in process."""
+    from handler.serving.sagemaker import batch_transform as t
+
+    if (args.endpoint is None) == (args.in_process is None):
+        raise ConfigError("give exactly one of --endpoint URL and --in-process MODEL_DIR")
+    if any(":" not in h for h in args.header):
+        raise ConfigError(f"--header takes 'Name: value', got {[h for h in args.header if ':' not in h]}")
+    headers = {name.strip(): value.strip() for name, value in (h.split(":", 1) for h in args.header)}
+    args.output.mkdir(parents=True, exist_ok=True)
+    service = t.in_process_service(args.in_process) if args.in_process else None  # load the model once
+    failed = []
+    for path in t.input_files(args.input):
+        content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
+        accept = args.accept or content_type
+        send = (t.in_process_sender(service, content_type, accept) if service is not None
+                else t.HttpSender(args.endpoint, content_type, accept, headers, retries=args.retries))
+        try:
+            rows = t.transform_file(path, args.output, send, content_type, int(args.max_payload_mb * 1024 * 1024),
+                                    args.concurrency, args.join_input, progress=not args.quiet)
+            print(f"{path.name}: {rows} records -> {args.output / (path.name + '.out')}")
+        except t.TransformError as exc:
+            print(f"{path.name}: failed, no output written: {exc}", file=sys.stderr)
+            failed.append(path.name)
+    return 1 if failed else 0
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, as text: TrainConfig.from_options converts them all in one place."""
+    from handler.training.trainer import TrainConfig
+
+    for field in dataclasses.fields(TrainConfig):
+        default = field.default if field.default is not dataclasses.MISSING else None
+        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None,
+                            help=f"default: {default}" if default is not None else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `bsm` argument parser."""
+    parser = argparse.ArgumentParser(prog="bsm", description=__doc__)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="fit processors and train a model on a CSV",
+        description="Fit the processors on a CSV, train the model, write model.pth and "
+        "model_artifacts.pth. List options take comma-separated column names. With --sagemaker, "
+        "read SageMaker's training layout instead: hyperparameters.json (same names as these "
+        "options, with underscores), the 'train' and optional 'test' channels, and write to the "
+        "model directory.",
+    )
+    train.add_argument("--train", type=Path, help="training CSV file or folder of CSV files")
+    train.add_argument("--test", type=Path, help="held-out CSV for the reported accuracy")
+    train.add_argument("--out", type=Path, help="output model directory")
+    train.add_argument("--encoder", default="minilm",
+                       help="'minilm' (bundled all-MiniLM-L6-v2, the 'train' extra), 'tiny' (small random BERT), "
+                       "or a Hugging Face model folder")
+    train.add_argument("--sagemaker", action="store_true", help="use SageMaker's /opt/ml layout")
+    _train_options(train)
+    train.set_defaults(func=cmd_train)
+
+    transform = sub.add_parser(
+        "transform", help="batch transform files as SageMaker does (Line split, MultiRecord)",
+        description="Split CSV or JSON Lines files by line into MultiRecord payloads, send them to an "
+        "endpoint (or predict in process), and write <file>.out with one line per record, in order.",
+    )
+    transform.add_argument("input", type=Path, help="a file, or a folder of .csv/.jsonl files")
+    transform.add_argument("output", type=Path, help="folder for the .out files")
+    transform.add_argument("--endpoint", help="URL to POST to, e.g. http://localhost:8080/invocations")
+    transform.add_argument("--in-process", type=Path, metavar="MODEL_DIR", help="predict without a server")
+    transform.add_argument("--content-type", help="default: from the file extension")
+    transform.add_argument("--accept", help="default: the content type")
+    transform.add_argument("--max-payload-mb", type=float, default=6.0, help="default: 6 (SageMaker's default)")
+    transform.add_argument("--concurrency", type=int, default=4, help="requests in flight (default: 4)")
+    transform.add_argument("--retries", type=int, default=3, help="retries of 429/5xx/connection errors")
+    transform.add_argument("--join-input", action="store_true", help="JoinSource=Input: input line, then output")
+    transform.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
+    transform.set_defaults(func=cmd_transform)
+
+    local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
+    local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
+    local.add_argument("--model-store", type=Path, default=Path("model_store"))
+    local.add_argument("--config", type=Path, default=Path("config.properties"))
+    local.add_argument("--workdir", type=Path, default=Path("build/torchserve"),
+                       help="TorchServe's working directory: logs and key_file.json (the tokens)")
+    local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
+    local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
+    local.set_defaults(func=cmd_serve_local)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `bsm` console script: a usage error exits 2 with one line; a bug shows its traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    func: Any = args.func
+    try:
+        return int(func(args))
+    except (ConfigError, ArtifactError, FileNotFoundError) as exc:
+        print(f"bsm {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

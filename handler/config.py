@@ -1,0 +1,181 @@
+"""Typed settings from defaults, a config mapping, the environment and flags, converted in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from handler.errors import ConfigError
+
+S = TypeVar("S", bound="Settings")
+E = TypeVar("E", bound=Enum)
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def setting(default: Any, doc: str, *, low: int | None = None, high: int | None = None, env: str | None = None) -> Any:
+    """A settings field: its default, what it means, its bounds and (where not the prefix rule's) its variable."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "low": low, "high": high, "env": env})
+
+
+def to_bool(raw: Any, label: str) -> bool:
+    """true/false, 1/0, yes/no, on/off (any case), or a bool."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise ConfigError(f"{label}: {raw!r} is not a boolean, expected true or false")
+
+
+def to_int(raw: Any, label: str, low: int | None = None, high: int | None = None) -> int:
+    """An integer within [low, high]."""
+    if isinstance(raw, bool):
+        raise ConfigError(f"{label} is {raw!r}, expected an integer")
+    try:
+        value = raw if isinstance(raw, int) else int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{label} is {raw!r}, expected an integer") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            expected = f"at least {low}" + (" (a positive integer)" if low == 1 else "")
+        else:
+            expected = f"from {low} to {high}" if low is not None else f"at most {high}"
+        raise ConfigError(f"{label} is {value}, expected {expected}")
+    return value
+
+
+def to_enum(kind: type[E], raw: Any, label: str) -> E:
+    """A member of `kind` by its value, in any case; the error lists the allowed values."""
+    if isinstance(raw, kind):
+        return raw
+    text = str(raw.value if isinstance(raw, Enum) else raw).strip().lower()
+    for member in kind:
+        if str(member.value).lower() == text:
+            return member
+    values = [str(m.value) for m in kind]
+    allowed = " or ".join(values) if len(values) == 2 else "one of: " + ", ".join(values)
+    raise ConfigError(f"{label} is {raw!r}, expected {allowed}")
+
+
+def to_list(raw: Any, label: str) -> list[str]:
+    """A list of strings: a list, a JSON list, or comma-separated text."""
+    if isinstance(raw, (list, tuple)):
+        return [str(item) for item in raw]
+    text = str(raw).strip()
+    if text.startswith("["):  # a JSON list, as SageMaker hyperparameters may carry
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError:
+            raise ConfigError(f"{label} is {raw!r}, expected a JSON list or comma-separated names") from None
+        return [str(item) for item in items]
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int | None = None) -> Any:
+    """`raw` (text from a variable or a flag, or a YAML value) as a value of the declared type `kind`."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+        if raw is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+        args = typing.get_args(kind)
+    origin = typing.get_origin(kind) or kind
+    if origin is bool:
+        return to_bool(raw, label)
+    if origin is int:
+        return to_int(raw, label, low, high)
+    if origin is float:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{label} is {raw!r}, expected a number") from None
+    if origin is list:
+        return to_list(raw, label)
+    if isinstance(origin, type) and issubclass(origin, Enum):
+        parse = getattr(origin, "parse", None)  # an enum may name itself in its own messages
+        return parse(raw) if parse is not None else to_enum(origin, raw, label)
+    if origin is Path:
+        return Path(str(raw).strip())
+    if origin is str:
+        return str(raw).strip()
+    return raw  # Any, dict, ...: as given
+
+
+class Settings:
+    """Mixin for a dataclass of settings: loads it from config, environment and flags, in that order.
+
+    Each field's variable is `ENV_PREFIX` + its upper-cased name, or the `env` its `setting()`
+    names. Errors name where the value came from and what is allowed.
+    """
+
+    ENV_PREFIX: ClassVar[str] = ""
+    KIND: ClassVar[str] = "settings"  # what the fields are called in messages ("unknown <KIND> [...]")
+    LABEL: ClassVar[str] = "setting {name}"  # how one field is named in messages
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Field name -> the environment variable that sets it, for every field that has one."""
+        names = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            variable = f.metadata.get("env") or (cls.ENV_PREFIX + f.name.upper() if cls.ENV_PREFIX else None)
+            if variable:
+                names[f.name] = variable
+        return names
+
+    @classmethod
+    def from_sources(
+        cls: type[S],
+        config: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        source: str = "the config",
+    ) -> S:
+        """Defaults, overridden by `config` (YAML values), then the environment, then flags."""
+        env = os.environ if env is None else env
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(config or {}) - set(fields))
+        if unknown:
+            raise ConfigError(f"unknown {cls.KIND} {unknown} in {source}; known: {sorted(fields)}")
+        raw: dict[str, tuple[Any, str | None]] = {k: (v, None) for k, v in (config or {}).items()}
+        for name, variable in cls.variables().items():
+            if env.get(variable, "").strip():
+                raw[name] = (env[variable], variable)
+        raw |= {k: (v, None) for k, v in (flags or {}).items() if v is not None}
+        required = [n for n, f in fields.items() if f.default is f.default_factory is dataclasses.MISSING]
+        missing = [n for n in required if n not in raw]
+        if missing:
+            raise ConfigError(f"missing {cls.KIND} {missing}")
+        return cls(**cls.convert_all(raw))
+
+    @classmethod
+    def convert_all(cls, raw: Mapping[str, tuple[Any, str | None]]) -> dict[str, Any]:
+        """Each (value, variable or None) converted to its field's declared type."""
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values = {}
+        for name, (value, variable) in raw.items():
+            label = cls.LABEL.format(name=name, variable=variable or name)
+            meta = fields[name].metadata
+            try:
+                values[name] = convert(value, hints[name], label, meta.get("low"), meta.get("high"))
+            except ConfigError as exc:
+                if variable and variable not in str(exc):
+                    raise ConfigError(f"{exc} (set by {variable})") from None
+                raise
+        return values
+
+    def check(self) -> None:
+        """Check values given directly (not through `load`) against the types and bounds declared."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is not None and hints[f.name] in (int, int | None):
+                to_int(value, self.LABEL.format(name=f.name, variable=f.name), f.metadata.get("low"), f.metadata.get("high"))

@@ -1,0 +1,219 @@
+"""Codecs: request bytes to rows and predictions to response bytes, found by media type."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from handler.errors import InvalidInput, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from handler.registry import Registry
+
+Prediction = dict[str, Any]  # {"label", "score", "probabilities"}
+
+CSV = "text/csv"
+JSON = "application/json"
+JSON_LINES = "application/jsonlines"
+JSON_LINES_ALIASES = ("application/x-jsonlines", "application/jsonl")  # other names clients send
+ANY = "*/*"
+
+
+class Codec(Protocol):
+    """Decodes a request body into rows and encodes predictions into a response body."""
+
+    media_type: str
+
+    def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
+        """Rows (dicts keyed by column, or lists in schema order) from a body.
+
+        `body` is bytes, or what the engine already decoded: a str, or parsed JSON.
+        """
+        ...
+
+    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+        """The response body for predictions, in request row order."""
+        ...
+
+
+CODECS: Registry[Codec] = Registry("codec")
+
+
+def media_type(header: str | None) -> str | None:
+    """`text/csv; charset=utf-8` -> `text/csv`; None or blank -> None."""
+    if header is None:
+        return None
+    value = header.split(";", 1)[0].strip().lower()
+    return value or None
+
+
+def _text(body: Any) -> str:
+    """The body as text: UTF-8 (a BOM is dropped), never empty."""
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            text = bytes(body).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
+                "send UTF-8 text"
+            ) from None
+    elif isinstance(body, str):
+        text = body.removeprefix("\ufeff")
+    else:
+        raise InvalidInput(f"body is {type(body).__name__}, expected text")
+    if not text.strip():
+        raise InvalidInput("body is empty; send at least one row")
+    return text
+
+
+def _parse_json(text: str, where: str = "body") -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep; integers with too many digits
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInput(f"{where} cannot be parsed as JSON: {reason}") from None
+
+
+def _json_line(prediction: Prediction) -> str:
+    return json.dumps(prediction, ensure_ascii=False, allow_nan=False)
+
+
+class CsvCodec:
+    """RFC 4180 CSV: rows in schema order, no header; a first row naming the columns is a header."""
+
+    media_type = CSV
+
+    def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
+        reader = csv.reader(io.StringIO(_text(body), newline=""), strict=True)
+        rows: list[list[str]] = []
+        try:
+            for row in reader:
+                if row:  # a blank line is not a record
+                    rows.append(row)
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise PayloadTooLarge(
+                    f"line {reader.line_num}: a CSV field is longer than {csv.field_size_limit()} characters"
+                ) from None
+            raise InvalidInput(f"body is not valid CSV near line {reader.line_num}: {exc}") from None
+        if rows and sorted(c.strip() for c in rows[0]) == sorted(columns) and len(rows[0]) == len(columns):
+            header = [c.strip() for c in rows.pop(0)]
+            if header != list(columns):  # a header may reorder the columns
+                position = [header.index(c) for c in columns]
+                rows = [[r[i] for i in position] if len(r) == len(position) else r for r in rows]
+        return rows
+
+    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows((p["label"], repr(p["score"])) for p in predictions)
+        return out.getvalue().encode("utf-8")
+
+
+class JsonCodec:
+    """`{"instances": [...]}`, a bare list of instances, or one instance object."""
+
+    media_type = JSON
+
+    def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
+        data = body if isinstance(body, (dict, list)) else _parse_json(_text(body))
+        if isinstance(data, dict) and "instances" in data:
+            if set(data) != {"instances"} or not isinstance(data["instances"], list):
+                raise InvalidInput(
+                    f"body has keys {sorted(map(str, data))[:10]}; expected only 'instances', holding a list"
+                )
+            return data["instances"]
+        if isinstance(data, list):
+            return data
+        if isinstance(data, dict):
+            return [data]
+        raise InvalidInput(
+            f"body is a JSON {type(data).__name__}; expected {{\"instances\": [...]}}, a list of "
+            "instances, or one instance object"
+        )
+
+    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+        return json.dumps({"predictions": list(predictions)}, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+class JsonLinesCodec:
+    """One instance per line (an object keyed by column, or an array in schema order)."""
+
+    def __init__(self, media_type: str) -> None:
+        self.media_type = media_type
+
+    def decode(self, body: Any, columns: Sequence[str]) -> list[Any]:
+        rows = []
+        for number, line in enumerate(_text(body).splitlines(), start=1):
+            if line.strip():
+                rows.append(_parse_json(line, where=f"line {number}"))
+        return rows
+
+    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+        return "".join(_json_line(p) + "\n" for p in predictions).encode("utf-8")
+
+
+CODECS.register(CSV)(CsvCodec())
+CODECS.register(JSON)(JsonCodec())
+for _name in (JSON_LINES, *JSON_LINES_ALIASES):
+    CODECS.register(_name)(JsonLinesCodec(_name))
+
+
+def supported() -> list[str]:
+    """Media types we read and write."""
+    return list(CODECS)
+
+
+def for_content_type(content_type: str | None) -> Codec:
+    """The codec that reads a request's Content-Type, or a 415 naming what is allowed."""
+    name = media_type(content_type)
+    if name is None:
+        raise UnsupportedMediaType(f"Content-Type is missing; use one of {supported()}")
+    if name not in CODECS:
+        raise UnsupportedMediaType(f"Content-Type {name!r} is not supported; use one of {supported()}")
+    return CODECS.get(name)
+
+
+def _accepted(accept: str) -> list[str]:
+    """Media ranges of an Accept header, best first (q=0 dropped, ties keep their order)."""
+    ranges = []
+    for position, part in enumerate(accept.split(",")):
+        name, *params = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if name and quality > 0:
+            ranges.append((-quality, position, name.lower()))
+    return [name for _, _, name in sorted(ranges)]
+
+
+def for_accept(accept: str | None, request_codec: Codec, default_accept: str | None = None) -> Codec:
+    """The codec that writes the response.
+
+    Accept is honoured when given; when it is missing or `*/*`, the configured default
+    (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) is used, else the request's own format.
+    """
+    fallback = CODECS.get(media_type(default_accept)) if media_type(default_accept) in CODECS else request_codec
+    if accept is None or not accept.strip():
+        return fallback
+    for name in _accepted(accept):
+        if name == ANY:
+            return fallback
+        if name.endswith("/*"):
+            prefix = name[:-1]
+            if fallback.media_type.startswith(prefix):
+                return fallback
+            match = next((c for c in CODECS if c.startswith(prefix)), None)
+            if match:
+                return CODECS.get(match)
+        elif name in CODECS:
+            return CODECS.get(name)
+    raise NotAcceptable(f"Accept {accept[:100]!r} names no format we write; use one of {supported()}")

@@ -1,0 +1,126 @@
+"""The offline predictor: rows in, labelled probabilities out. The server must match it exactly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
+from handler.inference.batching import iter_micro_batches
+from handler.errors import ArtifactError
+from handler.model.execution import Execution, autocast, prepare, resolve
+from handler.model.network import MultimodalClassifier
+from handler.features.pipeline import Features
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """Bounds of one forward pass; a large request is cut into many micro-batches."""
+
+    max_rows: int = 32  # rows per micro-batch, cut at the least padded work
+    max_tokens: int = 4096  # rows x texts x padded length per micro-batch
+
+
+class Predictor:
+    """A model rebuilt from its two files, with the three stages of one prediction exposed."""
+
+    def __init__(
+        self,
+        artifacts: Artifacts,
+        model: MultimodalClassifier,
+        device: str | torch.device = "cpu",
+        limits: BatchLimits = BatchLimits(),
+        execution: Execution | str = Execution.FP32,
+    ) -> None:
+        self.artifacts = artifacts
+        self.device = torch.device(device)
+        self.execution = resolve(Execution.parse(execution), self.device)  # never AUTO
+        self.model = prepare(model.to(self.device).eval(), self.execution)
+        self.limits = limits
+
+    @classmethod
+    def from_dir(
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        limits: BatchLimits = BatchLimits(),
+        execution: Execution | str = Execution.FP32,
+    ) -> Predictor:
+        """Load `model.pth` and `model_artifacts.pth` from a directory (weights-only)."""
+        artifacts = load_artifacts(path)
+        model = MultimodalClassifier(artifacts.model_config)
+        state = load_state_dict(path)
+        result = model.load_state_dict(state, strict=False)
+        # Buffers the encoder rebuilds itself (position ids) may be absent; weights may not.
+        missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
+        if missing or result.unexpected_keys:
+            raise ArtifactError(
+                f"{os.path.join(path, 'model.pth')}: does not match the model config in "
+                f"model_artifacts.pth: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
+            )
+        return cls(artifacts, model, device, limits, execution)
+
+    @property
+    def columns(self) -> list[str]:
+        """Input column names in schema order."""
+        return self.artifacts.schema.names
+
+    @property
+    def labels(self) -> list[str]:
+        """Label names in class-index order."""
+        return self.artifacts.labels
+
+    def preprocess(self, rows: Any, max_field_chars: int | None = None) -> Features:
+        """Validate rows (DataFrame, dicts, or lists in schema order) and turn them into features."""
+        return self.artifacts.pipeline.transform(self.artifacts.schema.validate(rows, max_field_chars))
+
+    def forward(self, features: Features, limits: BatchLimits | None = None) -> np.ndarray:
+        """Class probabilities (rows, labels), computed in length-sorted micro-batches."""
+        limits = limits or self.limits
+        probabilities = np.zeros((len(features), len(self.labels)), dtype=np.float32)
+        batches = iter_micro_batches(
+            features, self.artifacts.pipeline.tokenizer.pad_id, limits.max_rows, limits.max_tokens, self.device
+        )
+        with torch.inference_mode(), autocast(self.execution, self.device):
+            for rows, batch in batches:
+                probabilities[rows] = torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy()
+        return probabilities
+
+    def postprocess(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
+        """One `{"label", "score", "probabilities"}` per row."""
+        labels = self.labels
+        best = probabilities.argmax(axis=1)
+        return [
+            {
+                "label": labels[b],
+                "score": float(p[b]),
+                "probabilities": dict(zip(labels, map(float, p))),
+            }
+            for b, p in zip(best, probabilities)
+        ]
+
+    def predict(self, rows: Any) -> list[dict[str, Any]]:
+        """Predictions for rows: a pandas DataFrame, a list of dicts, or lists in schema order."""
+        return self.postprocess(self.forward(self.preprocess(rows)))
+
+    def predict_labels(self, rows: Any) -> list[str]:
+        """Only the predicted label of each row."""
+        return [self.labels[i] for i in self.forward(self.preprocess(rows)).argmax(axis=1)]
+
+    def __repr__(self) -> str:
+        return (
+            f"Predictor(columns={self.columns}, labels={self.labels}, device={self.device}, "
+            f"execution={self.execution.value})"
+        )
+
+
+def accuracy(predicted: Sequence[str], expected: Sequence[str]) -> float:
+    """Share of equal labels."""
+    if len(predicted) != len(expected) or not expected:
+        raise ValueError(f"accuracy needs two equal non-empty lists, got {len(predicted)} and {len(expected)}")
+    return float(np.mean([p == e for p, e in zip(predicted, expected)]))

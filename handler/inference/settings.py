@@ -1,0 +1,40 @@
+"""Serving settings: how a worker serves one model, from the model config's `handler:` section and BSM_*."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from handler.config import Settings, setting
+from handler.model.execution import Execution
+
+
+@dataclass(frozen=True)
+class ServingSettings(Settings):
+    """How a worker serves one model: defaults < model-config.yaml `handler:` < BSM_<NAME> variables."""
+
+    ENV_PREFIX = "BSM_"
+    KIND = "handler settings"
+
+    execution: Execution = setting(Execution.AUTO, "fp32, bf16, int8, or auto: bf16 where the CPU has it")
+    torch_threads: int | None = setting(None, "intra-op threads per worker; unset: cores // workers", low=1)
+    max_batch_rows: int = setting(32, "rows per forward pass (micro-batch), cut at the least padded work", low=1)
+    max_batch_tokens: int = setting(4096, "rows x texts x padded length per forward pass", low=1)
+    default_accept: str | None = setting(
+        None, "response format when Accept is missing or */*", env="SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+    )
+    warmup: bool = setting(True, "run a few rows through the model at start")
+    max_rows_per_request: int = setting(200_000, "more rows: 413 (a 100 MB batch payload is ~300k rows)", low=1)
+    max_field_chars: int = setting(100_000, "a longer text or category: 413 (the tokenizer keeps 256 tokens)", low=1)
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    @classmethod
+    def load(
+        cls, model_config: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> ServingSettings:
+        """Defaults, overridden by the model config's `handler:` section, overridden by the environment."""
+        section = (model_config or {}).get("handler") or {}
+        return cls.from_sources(section, env, source="the model config")

@@ -1,0 +1,1 @@
+"""The TorchServe engine: the worker's BaseHandler, the process supervisor and its config.properties."""

@@ -1,0 +1,77 @@
+"""The TorchServe handler: a thin adapter from TorchServe's batch and context to BatchInference."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import torch
+from ts.torch_handler.base_handler import BaseHandler
+
+from handler.inference.predictor import Predictor
+from handler.inference.resources import cpu_count, threads_per_worker
+from handler.inference.service import BatchInference, Request
+from handler.inference.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    """A request header, whatever case the client sent it in."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted and isinstance(value, str):
+            return value
+    return None
+
+
+def _device(properties: dict[str, Any]) -> torch.device:
+    """The GPU TorchServe assigned to this worker, when there is one; else the CPU."""
+    gpu = properties.get("gpu_id")
+    if gpu is not None and torch.cuda.is_available():
+        return torch.device(f"cuda:{gpu}")
+    return torch.device("cpu")
+
+
+class ModelHandler(BaseHandler):
+    """Rebuilds the model from model.pth and model_artifacts.pth and serves CSV and JSON rows."""
+
+    def initialize(self, context: Any) -> None:
+        """Load the model directory (from a .mar or a plain folder), set threads, warm up."""
+        started = time.perf_counter()
+        properties = context.system_properties
+        model_config = getattr(context, "model_yaml_config", None) or {}
+        settings = ServingSettings.load(model_config)
+        threads = threads_per_worker(settings, model_config, cpu_count())
+        torch.set_num_threads(threads)
+        self.device = _device(properties)
+        predictor = Predictor.from_dir(properties["model_dir"], self.device, execution=settings.execution)
+        self.service = BatchInference(predictor, settings)
+        if settings.warmup:
+            self.service.warm_up()
+        self.initialized = True
+        log.info(
+            "model %s ready on %s, %s, %d torch threads, in %.0f ms",
+            context.model_name, self.device, predictor.execution.value, threads,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
+        """Serve one TorchServe batch: exactly one answer per request, each with its own status."""
+        requests = []
+        for idx, item in enumerate(data):
+            headers = context.get_all_request_header(idx)
+            requests.append(Request(
+                body=item.get("body", item.get("data")),
+                content_type=_header(headers, "Content-Type"),
+                accept=_header(headers, "Accept"),
+                request_id=context.get_request_id(idx) or "",
+            ))
+        served = self.service.serve(requests)
+        for idx, response in enumerate(served.responses):
+            context.set_response_status(response.status, response.phrase, idx)
+            context.set_response_content_type(idx, response.content_type)
+        for name, value in served.stats.counters().items():
+            context.metrics.add_counter(f"Bsm{name}", value)
+        return [r.body for r in served.responses]

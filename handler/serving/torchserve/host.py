@@ -1,0 +1,140 @@
+"""TorchServe for a hosting platform: config.properties from HostingSettings, the model store, the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from handler.errors import ArtifactError
+from handler.model import ARTIFACTS_FILE, MODEL_FILE
+from handler.serving.hosting import HostingSettings
+from handler.serving.torchserve.supervisor import TorchServe, run_until_stopped
+
+MODEL_NAME = "model"  # the single model's name, as the AWS PyTorch toolkit calls it
+PLUGINS_DIR = "BSM_PLUGINS_DIR"  # where bsm-plugins.jar (ready /ping, /execution-parameters) lives
+PLUGINS_JAR = "bsm-plugins.jar"
+
+
+def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir: Path) -> dict[str, str]:
+    """TorchServe's config.properties for a hosted endpoint (pure: same settings, same text).
+
+    Inference listens on the platform's port. The management API joins it only in multi-model
+    mode, where SageMaker loads and unloads models through it; otherwise it stays on loopback.
+    SageMaker cannot send TorchServe's tokens, so token authorization is off: the endpoint is
+    reachable only through SageMaker's own authenticated API.
+    """
+    inference = f"http://0.0.0.0:{settings.port}"
+    management = inference if settings.multi_model else f"http://127.0.0.1:{settings.second_ports[0]}"
+    payload = settings.max_payload_mb * 1024 * 1024
+    properties = {
+        "inference_address": inference,
+        "management_address": management,
+        "metrics_address": f"http://127.0.0.1:{settings.second_ports[1]}",
+        "grpc_inference_address": "127.0.0.1",
+        "grpc_inference_port": str(settings.second_ports[2]),
+        "grpc_management_address": "127.0.0.1",
+        "grpc_management_port": str(settings.second_ports[3]),
+        "disable_token_authorization": "true",
+        "enable_model_api": "true" if settings.multi_model else "false",
+        "model_store": str(model_store),
+        "plugins_path": str(plugins_dir),
+        # Raw model directories (no MANIFEST) are served by our handler, installed in the image.
+        "default_service_handler": "handler.ts_handler",
+        "default_workers_per_model": str(settings.workers),
+        "default_response_timeout": str(settings.response_timeout),
+        "max_request_size": str(payload),
+        "max_response_size": str(payload),
+        "decode_input_request": "false",
+        "job_queue_size": "100",
+        "metrics_mode": "prometheus",
+        "model_metrics_auto_detect": "true",
+        "bsm_ping_without_models": "true" if settings.multi_model else "false",
+        "allowed_urls": f"^file://{settings.base_dir}/.*",
+    }
+    if settings.batch_transform or settings.max_concurrent_transforms is not None:
+        properties |= {
+            "bsm_max_concurrent_transforms": str(settings.max_concurrent_transforms or settings.workers),
+            "bsm_batch_strategy": settings.batch_strategy.value,
+            "bsm_max_payload_mb": str(settings.max_payload_mb),
+        }
+    if not settings.multi_model:
+        per_model = {
+            "defaultVersion": True, "minWorkers": settings.min_workers, "maxWorkers": settings.max_workers,
+            "batchSize": settings.batch_size, "maxBatchDelay": settings.max_batch_delay,
+            "responseTimeout": settings.response_timeout,
+        }
+        properties["models"] = json.dumps({MODEL_NAME: {"1.0": per_model}})
+    return properties
+
+
+def model_source(model_dir: Path) -> tuple[Path, str]:
+    """(model store, model URL) for TorchServe: the raw directory itself, or the one .mar in it."""
+    if (model_dir / MODEL_FILE).is_file() or (model_dir / ARTIFACTS_FILE).is_file():
+        return model_dir.parent, str(model_dir)
+    archives = sorted(model_dir.glob("*.mar"))
+    if len(archives) == 1:
+        return model_dir, archives[0].name
+    found = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else "no such directory"
+    raise ArtifactError(
+        f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}"
+    )
+
+
+def check_model(model_dir: Path) -> str:
+    """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
+    store, url = model_source(model_dir)
+    if url.endswith(".mar"):
+        with zipfile.ZipFile(store / url) as mar:
+            missing = {"MAR-INF/MANIFEST.json", MODEL_FILE, ARTIFACTS_FILE} - set(mar.namelist())
+        if missing:
+            raise ArtifactError(f"{store / url}: archive lacks {sorted(missing)}")
+        return f"{url} (archive)"
+    from handler.inference.predictor import Predictor  # torch: only once the model is checked
+
+    predictor = Predictor.from_dir(model_dir)
+    return f"{len(predictor.columns)} columns {predictor.columns}, labels {predictor.labels}"
+
+
+def plugins_dir(env: Mapping[str, str]) -> Path:
+    """The folder holding the SageMaker bsm-plugins.jar: BSM_PLUGINS_DIR, else that of a checkout."""
+    explicit = env.get(PLUGINS_DIR, "").strip()
+    checkout = Path(__file__).resolve().parents[3] / "build" / "plugins" / "sagemaker"
+    folder = (Path(explicit) if explicit else checkout).resolve()  # TorchServe runs in another working directory
+    if not (folder / PLUGINS_JAR).is_file():
+        raise FileNotFoundError(
+            f"{folder / PLUGINS_JAR} not found: build it with `make plugins` or set {PLUGINS_DIR}"
+        )
+    return folder
+
+
+def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[str, str]) -> int:
+    """Start TorchServe for `settings` and run it in the foreground until SIGTERM; its exit code."""
+    plugins = plugins_dir(env)
+    workdir = Path(env.get("TMPDIR", "/tmp")) / f"bsm-serve-{os.getpid()}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    models: list[str] = []
+    if settings.multi_model:
+        store = workdir / "store"
+        store.mkdir(exist_ok=True)
+    else:
+        store, url = model_source(settings.model_dir)
+        models = [f"{MODEL_NAME}={url}"]
+    config = workdir / "config.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in hosting_properties(settings, store, plugins).items()))
+    server = TorchServe(
+        workdir=workdir, model_store=store, config=config, models=models,
+        inference_url=f"http://127.0.0.1:{settings.port}", env=dict(worker_env),
+    )
+    mode = "multi-model" if settings.multi_model else "single-model"
+    print(f"serve: starting TorchServe ({mode}) on port {settings.port} with {settings.workers} workers "
+          f"x {settings.threads} threads", flush=True)
+
+    def check_while_starting() -> None:
+        # TorchServe opens its socket meanwhile; /ping stays 503 until a worker has the model.
+        if not settings.multi_model:
+            print(f"serve: model ok: {check_model(settings.model_dir)}", flush=True)
+
+    return run_until_stopped(server, check_while_starting)

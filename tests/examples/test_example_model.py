@@ -1,0 +1,54 @@
+"""The built example model (`make example`): weights-only files, accuracy, request samples."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from handler import Predictor
+from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE
+from examples.buyer_intents.build import is_current
+from handler.training.trainer import evaluate
+
+
+@pytest.fixture(scope="module")
+def example_dir() -> Path:
+    """The example model directory; `make test` builds it first and sets EXAMPLE_MODEL_DIR."""
+    path = os.environ.get("EXAMPLE_MODEL_DIR")
+    if not path:
+        pytest.skip("EXAMPLE_MODEL_DIR is not set (make test sets it after `make example`)")
+    assert is_current(Path(path)), f"{path} is missing or stale: run `make example`"
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def example(example_dir: Path) -> Predictor:
+    return Predictor.from_dir(example_dir)
+
+
+def test_files_load_weights_only(example_dir: Path) -> None:
+    for name in (MODEL_FILE, ARTIFACTS_FILE):
+        assert torch.load(example_dir / name, weights_only=True)
+
+
+def test_reproduces_stored_accuracy(example: Predictor, example_dir: Path) -> None:
+    test = pd.read_csv(example_dir / "data" / "test.csv", dtype=str, keep_default_na=False)
+    stored = example.artifacts.metrics["test_accuracy"]
+    assert evaluate(example, test, "intent")["test_accuracy"] == pytest.approx(stored, abs=1e-9)
+    assert stored >= 0.85
+
+
+def test_samples_are_valid_requests(example: Predictor, example_dir: Path) -> None:
+    samples = example_dir / "samples"
+    csv_rows = pd.read_csv(samples / "requests.csv", header=None, names=example.columns, dtype=str, keep_default_na=False)
+    json_rows = json.loads((samples / "requests.json").read_text())["instances"]
+    jsonl_rows = [json.loads(line) for line in (samples / "requests.jsonl").read_text().splitlines()]
+    assert json_rows == jsonl_rows and len(json_rows) == len(csv_rows) > 0
+    by_csv = [p["label"] for p in example.predict(csv_rows)]
+    by_json = [p["label"] for p in example.predict(json_rows)]
+    assert by_csv == by_json

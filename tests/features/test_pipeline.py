@@ -1,0 +1,53 @@
+"""The feature pipeline built from a spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handler import Predictor
+from handler.features.pipeline import FeaturePipeline, Features
+from handler.features import Tokenization
+from handler.features.schema import Column, ColumnKind, Schema
+
+
+def test_pipeline_spec_round_trip_gives_same_features(tiny_predictor: Predictor, tiny_frames) -> None:
+    pipeline = tiny_predictor.artifacts.pipeline
+    rebuilt = FeaturePipeline.from_spec(pipeline.schema, pipeline.to_spec())
+    columns = pipeline.schema.validate(tiny_frames[1])
+    a, b = pipeline.transform(columns), rebuilt.transform(columns)
+    assert a.token_ids == b.token_ids
+    assert np.array_equal(a.categorical, b.categorical) and np.array_equal(a.numeric, b.numeric)
+
+
+def test_features_keep_row_count_and_shapes(tiny_predictor: Predictor, tiny_frames) -> None:
+    features = tiny_predictor.preprocess(tiny_frames[1])
+    n = len(tiny_frames[1])
+    assert len(features) == n
+    assert len(features.token_ids) == 2 and all(len(c) == n for c in features.token_ids)
+    assert features.categorical.shape == (n, 2) and features.numeric.shape == (n, 4)
+
+
+def test_take_and_concat_are_inverse(tiny_predictor: Predictor, tiny_frames) -> None:
+    features = tiny_predictor.preprocess(tiny_frames[1].head(10))
+    joined = Features.concat([features.take(range(0, 4)), features.take(range(4, 10))])
+    assert joined.token_ids == features.token_ids
+    assert np.array_equal(joined.numeric, features.numeric)
+
+
+def test_text_pipeline_cleans_the_example_noise(tiny_predictor: Predictor) -> None:
+    html = "<p>Hi, cancel order 123-4567890-1234567</p><p>Thanks,<br>Ann</p>"
+    quoted = "Where is it? Mail me: a@b.com\n\nOn Mon, 4 Mar 2024, Seller <s@x.com> wrote:\n> refund done"
+    cleaned = tiny_predictor.artifacts.pipeline.clean_text(
+        {"subject": ["cafÃ©"], "message": [html]}
+    )
+    assert cleaned["subject"] == ["café"]
+    assert cleaned["message"] == ["Hi, cancel order [ORDER_ID]"]
+    cleaned = tiny_predictor.artifacts.pipeline.clean_text({"subject": [""], "message": [quoted]})
+    assert cleaned["message"] == ["Where is it? Mail me: [EMAIL]"]
+
+
+def test_processors_must_match_schema_columns() -> None:
+    schema = Schema((Column("t", ColumnKind.TEXT), Column("c", ColumnKind.CATEGORICAL)))
+    with pytest.raises(ValueError, match="categorical processors are for columns \\[\\], expected \\['c'\\]"):
+        FeaturePipeline(schema, {"t": []}, Tokenization(), {}, {})

@@ -1,0 +1,109 @@
+"""BatchInference: a mixed batch, errors isolated per request, answers equal the predictor's."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from handler import Predictor
+from handler.inference.service import BatchInference, Request
+from handler.inference.settings import ServingSettings
+from tests.helpers import assert_same_predictions, csv_predictions
+
+
+@pytest.fixture(scope="module")
+def service(tiny_predictor: Predictor) -> BatchInference:
+    return BatchInference(tiny_predictor, ServingSettings(max_batch_rows=8))
+
+
+def _csv(frame: pd.DataFrame, columns: list[str]) -> bytes:
+    return frame[columns].to_csv(header=False, index=False).encode()
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    return json.loads(frame[columns].to_json(orient="records"))
+
+
+def test_mixed_batch(service: BatchInference, tiny_predictor: Predictor, tiny_frames) -> None:
+    test = tiny_frames[1]
+    columns = tiny_predictor.columns
+    a, b, c = test.iloc[:5], test.iloc[5:6], test.iloc[6:30]
+    requests = [
+        Request(_csv(a, columns), "text/csv", "application/json"),
+        Request(b'{"instances": [{"subject": "x"}]}', "application/json"),
+        Request(json.dumps({"instances": _records(b, columns)}).encode(), "application/json; charset=utf-8"),
+        Request(b"x", "text/plain"),
+        Request(_csv(a, columns), "text/csv", "image/png"),
+        Request("".join(json.dumps(r) + "\n" for r in _records(c, columns)).encode(), "application/jsonlines", "text/csv"),
+        Request(b"x,x,US,email,1,abc\n", "text/csv"),  # numeric column holds 'abc'
+    ]
+    responses = service(requests)
+    assert [r.status for r in responses] == [200, 400, 200, 415, 406, 200, 400]
+    assert responses[0].content_type == "application/json"
+    assert_same_predictions(json.loads(responses[0].body)["predictions"], tiny_predictor.predict(_records(a, columns)))
+    assert_same_predictions(json.loads(responses[2].body)["predictions"], tiny_predictor.predict(_records(b, columns)))
+    expected = tiny_predictor.predict(_records(c, columns))
+    got = csv_predictions(responses[5].body)
+    assert [label for label, _ in got] == [p["label"] for p in expected]
+    assert all(abs(score - p["score"]) < 1e-5 for (_, score), p in zip(got, expected))
+    error = json.loads(responses[6].body)
+    assert error["code"] == 400 and "row 1: column 'days_since_order' is 'abc', expected a number" in error["message"]
+    assert "missing columns" in json.loads(responses[1].body)["message"]
+
+
+def test_big_request_is_cut_into_micro_batches(service: BatchInference, tiny_predictor: Predictor, tiny_frames, monkeypatch) -> None:
+    rows = pd.concat([tiny_frames[1]] * 10)  # 1,200 rows in one request
+    shapes = []
+    forward = tiny_predictor.model.forward
+
+    def spy(**batch):
+        shapes.append(tuple(batch["input_ids"].shape))
+        return forward(**batch)
+
+    monkeypatch.setattr(tiny_predictor.model, "forward", spy)
+    (response,) = service([Request(_csv(rows, tiny_predictor.columns), "text/csv")])
+    assert response.status == 200 and len(response.body.splitlines()) == len(rows)
+    assert max(s[0] for s in shapes) <= 8 and sum(s[0] for s in shapes) == len(rows)
+
+
+def test_batch_of_only_errors_and_empty_instances(service: BatchInference) -> None:
+    responses = service([Request(b"", "text/csv"), Request(b'{"instances": []}', "application/json")])
+    assert [r.status for r in responses] == [400, 200]
+    assert json.loads(responses[1].body) == {"predictions": []}
+
+
+def test_answers_do_not_depend_on_batch_mates(service: BatchInference, tiny_predictor: Predictor, tiny_frames) -> None:
+    test, columns = tiny_frames[1], tiny_predictor.columns
+    mine = Request(_csv(test.iloc[:3], columns), "text/csv", "application/json")
+    (alone,) = service([mine])
+    crowd = service([Request(_csv(test.iloc[3:60], columns), "text/csv"), mine])
+    assert_same_predictions(json.loads(crowd[1].body)["predictions"], json.loads(alone.body)["predictions"])
+
+
+def test_warm_up_runs(service: BatchInference) -> None:
+    service.warm_up()
+
+
+def test_settings_precedence_and_validation() -> None:
+    config = {"handler": {"max_batch_rows": 32, "torch_threads": 3}}
+    settings = ServingSettings.load(config, env={"BSM_MAX_BATCH_ROWS": "16", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"})
+    assert (settings.max_batch_rows, settings.torch_threads, settings.default_accept) == (16, 3, "text/csv")
+    with pytest.raises(ValueError, match="unknown handler settings \\['bogus'\\]"):
+        ServingSettings.load({"handler": {"bogus": 1}}, env={})
+    with pytest.raises(ValueError, match="max_batch_rows is 'x'"):
+        ServingSettings.load(None, env={"BSM_MAX_BATCH_ROWS": "x"})
+    with pytest.raises(ValueError, match="positive"):
+        ServingSettings(max_batch_tokens=0)
+
+
+@pytest.mark.parametrize(
+    "config, cores, threads",
+    [({}, 8, 1), ({"maxWorkers": 2}, 8, 4), ({"minWorkers": 3}, 2, 1), ({"maxWorkers": 1}, 2, 2)],
+)
+def test_threads_never_oversubscribe(config, cores, threads) -> None:
+    from handler.inference.resources import threads_per_worker
+
+    assert threads_per_worker(ServingSettings(), config, cores) == threads
+    assert threads_per_worker(ServingSettings(torch_threads=5), config, cores) == 5

@@ -1,0 +1,1 @@
+"""Tools that work from a checkout only, never shipped: the benchmark."""

@@ -1,0 +1,1 @@
+"""The benchmark (`make bench`): the raw model's limit, our server and a Flask baseline, in one run."""

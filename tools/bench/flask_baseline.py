@@ -1,0 +1,47 @@
+"""The classic SageMaker predictor, as the original note builds it: Flask under gunicorn.
+
+Each gunicorn worker loads the model once and answers one request at a time, with no
+batching across requests. It reads and writes bodies with our codecs and predicts with the
+same offline Predictor and execution mode as the server, so `make bench` compares the two
+serving designs and nothing else.
+
+    BSM_MODEL_DIR=build/example-model gunicorn --chdir tools/bench -w 2 'flask_baseline:create_app()'
+"""
+
+from __future__ import annotations
+
+import os
+
+import flask
+import torch
+
+from handler.inference.predictor import Predictor
+from handler.inference.resources import cpu_count
+from handler.inference.service import BatchInference, Request
+from handler.inference.settings import ServingSettings
+
+MODEL_DIR = "BSM_MODEL_DIR"  # the model directory (model.pth, model_artifacts.pth)
+WORKERS = "BSM_BASELINE_WORKERS"  # gunicorn workers, to give each its share of the cores
+
+
+def create_app() -> flask.Flask:
+    """Load the model now (never on the first request) and route /ping and /invocations."""
+    settings = ServingSettings.load()
+    workers = int(os.environ.get(WORKERS, cpu_count()))
+    torch.set_num_threads(settings.torch_threads or max(1, cpu_count() // workers))
+    predictor = Predictor.from_dir(os.environ[MODEL_DIR], execution=settings.execution)
+    service = BatchInference(predictor, settings)
+    service.warm_up()
+    app = flask.Flask(__name__)
+
+    @app.get("/ping")
+    def ping() -> flask.Response:
+        return flask.Response(status=200)
+
+    @app.post("/invocations")
+    def invocations() -> flask.Response:
+        request = flask.request
+        answer = service([Request(request.get_data(), request.content_type, request.headers.get("Accept"))])[0]
+        return flask.Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+    return app

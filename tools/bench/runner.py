@@ -1,0 +1,334 @@
+"""One benchmark run: the limit in process, our TorchServe and the Flask baseline under the same load."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+import torch
+import yaml
+
+from handler.inference.resources import cpu_count, threads_per_worker
+from handler.inference.settings import ServingSettings
+from handler.model.execution import Execution, cpu_flags, resolve
+from handler.serving.process import free_port, stop_process_group
+from handler.serving.torchserve.host import PLUGINS_DIR
+from handler.serving.torchserve.properties import free_ports_config, with_properties
+from handler.serving.torchserve.supervisor import TorchServe
+from tools.bench import procstats
+from tools.bench.limit import measure_limit, measure_modes
+from tools.bench.load import LoadResult, Payload, run_load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure, and for how long."""
+
+    model_dir: Path
+    out: Path
+    data: Path | None = None  # CSV of request rows; default: the model's data/test.csv
+    quick: bool = False
+    duration: float = 8.0  # seconds per load point
+    clients: Sequence[int] = (1, 2, 4, 8, 16, 32)
+    multi_rows: int = 16  # rows per multi-row request
+    transform_rows: int = 1000  # rows per batch-transform style request
+    transform_requests: int = 8
+    transform_clients: int = 2  # SageMaker's MaxConcurrentTransforms: one per worker
+    limit_batches: Sequence[int] = (1, 4, 8, 16, 32)
+    rows: int = 600  # rows for the in-process measurements
+    execution: Execution | None = None  # default: the model config's, else auto
+    baseline: bool = True
+    startup: bool = True
+    model_config: Path = ROOT / "model-config.yaml"
+    properties: Path = ROOT / "config.properties"
+    plugins: Path | None = ROOT / "build/plugins/local"
+    sagemaker_plugins: Path | None = ROOT / "build/plugins/sagemaker"
+
+    @classmethod
+    def quick_run(cls, **overrides: Any) -> BenchConfig:
+        """A smoke run of every part in about two minutes."""
+        values = dict(quick=True, duration=3.0, clients=(1, 4, 16), transform_rows=300,
+                      transform_requests=4, limit_batches=(1, 8, 16), rows=200)
+        return cls(**{**values, **overrides})
+
+
+@dataclass
+class Run:
+    """One load point against one server."""
+
+    system: str  # torchserve or flask
+    kind: str  # single, multi or transform
+    clients: int
+    rows_per_request: int
+    rows_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    errors: dict[str, int]
+    cpu_cores: dict[str, float]  # role -> cores used, summed over its processes
+    max_rss_mb: dict[str, float]  # role -> largest RSS of one process of that role
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+
+def log(message: str) -> None:
+    """Progress on stderr, flushed: the run takes minutes."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def csv_payloads(frame: pd.DataFrame, rows_per_request: int, count: int) -> list[Payload]:
+    """`count` CSV bodies (schema order, no header) of `rows_per_request` rows each, cycling through the frame."""
+    payloads = []
+    for i in range(count):
+        start = (i * rows_per_request) % len(frame)
+        chunk = pd.concat([frame, frame]).iloc[start:start + rows_per_request] if rows_per_request <= len(frame) \
+            else frame.sample(rows_per_request, replace=True, random_state=i)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(chunk.itertuples(index=False))
+        payloads.append(Payload(out.getvalue().encode(), len(chunk)))
+    return payloads
+
+
+def to_run(system: str, kind: str, result: LoadResult, usage: list[procstats.ProcessUsage]) -> Run:
+    """A load result and the server's process usage over it, as one table row."""
+    cores: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    for u in usage:
+        cores[u.role] = cores.get(u.role, 0.0) + u.cpu_cores
+        rss[u.role] = max(rss.get(u.role, 0.0), u.max_rss_mb)
+    return Run(system, kind, result.clients, result.rows_per_request, result.rows_per_s,
+               result.percentile(50), result.percentile(95), result.percentile(99), result.requests,
+               result.errors, cores, rss, result.latencies_ms)
+
+
+def sweep(system: str, url: str, headers: dict[str, str], root_pid: int, role: Callable[[psutil.Process], str],
+          frame: pd.DataFrame, config: BenchConfig) -> list[Run]:
+    """Single-row and multi-row requests at each client count, then batch-transform style requests."""
+    runs = []
+    single = csv_payloads(frame, 1, len(frame))
+    multi = csv_payloads(frame, config.multi_rows, 64)
+    run_load(url, single, clients=4, duration=1.0 if config.quick else 3.0, headers=headers)  # warm-up
+    plan = [("single", single, c) for c in config.clients] + [("multi", multi, c) for c in config.clients]
+    for kind, payloads, clients in plan:
+        with procstats.Sampler(root_pid, role) as sampler:
+            result = run_load(url, payloads, clients, duration=config.duration, headers=headers)
+        runs.append(to_run(system, kind, result, sampler.usage()))
+        log(f"{system} {kind} x{clients}: {result.rows_per_s:.1f} rows/s, p50 {result.percentile(50):.1f} ms, "
+            f"p99 {result.percentile(99):.1f} ms, errors {result.errors or 0}")
+    return runs
+
+
+def transform_run(url: str, headers: dict[str, str], root_pid: int, frame: pd.DataFrame, config: BenchConfig) -> Run:
+    """Large requests, a few in flight: what a SageMaker batch transform job sends."""
+    payloads = csv_payloads(frame, config.transform_rows, config.transform_requests)
+    with procstats.Sampler(root_pid, procstats.torchserve_role) as sampler:
+        result = run_load(url, payloads, config.transform_clients, total_requests=config.transform_requests,
+                          headers=headers)
+    log(f"torchserve transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s")
+    return to_run("torchserve", "transform", result, sampler.usage())
+
+
+def wait_for_ping(url: str, process: subprocess.Popen[bytes], timeout: float = 240.0) -> float:
+    """Seconds until `url` answers 200; raise if the process exits first."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter() - began
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout:.0f} s")
+
+
+@contextmanager
+def torchserve(archive: Path, workdir: Path, config: BenchConfig, env: dict[str, str]) -> Iterator[TorchServe]:
+    """`make serve`'s server (config.properties, our plugins, the archive's model-config.yaml) on free ports."""
+    properties = workdir / "config.properties"
+    ports = free_ports_config()
+    properties.write_text(with_properties(config.properties.read_text(), ports))
+    server = TorchServe(workdir=workdir, model_store=archive.parent, config=properties,
+                        models=[f"example={archive.name}"], inference_url=ports["inference_address"],
+                        management_url=ports["management_address"], env=env,
+                        plugins=config.plugins if config.plugins and config.plugins.is_dir() else None)
+    server.start(stdout=(workdir / "torchserve.log").open("wb"))
+    try:
+        server.wait_ready(timeout=300)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def gunicorn(config: BenchConfig, workers: int, env: dict[str, str], logfile: Path) -> Iterator[tuple[str, int]]:
+    """The Flask baseline under gunicorn, one worker per core: (URL, master pid)."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(Path(__file__).resolve().parent), "-w", str(workers),
+               "-b", f"127.0.0.1:{port}", "--timeout", "600", "flask_baseline:create_app()"]
+    process = subprocess.Popen(command, env={**os.environ, **env, "BSM_MODEL_DIR": str(config.model_dir.resolve()),
+                                             "BSM_BASELINE_WORKERS": str(workers)},
+                               stdout=logfile.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_ping(f"http://127.0.0.1:{port}/ping", process)
+        # /ping answers as soon as one worker is up: wait for all of them to load the model.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len([p for p in procstats.tree(process.pid)
+                                                   if procstats.gunicorn_role(p) == "worker"]) < workers:
+            time.sleep(0.2)
+        time.sleep(2.0)
+        yield f"http://127.0.0.1:{port}/invocations", process.pid
+    finally:
+        stop_process_group(process, grace=30)
+
+
+def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict[str, str]) -> dict[str, Any]:
+    """SageMaker's `serve` with the archive in /opt/ml/model: seconds to /ping 200, load time, worker RSS."""
+    base = workdir / "opt-ml"
+    (base / "model").mkdir(parents=True, exist_ok=True)
+    shutil.copy(archive, base / "model" / archive.name)
+    tmp = workdir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    port = free_port()
+    serve_env = {**os.environ, **env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
+                 "TMPDIR": str(tmp)}
+    if config.sagemaker_plugins and config.sagemaker_plugins.is_dir():
+        serve_env[PLUGINS_DIR] = str(config.sagemaker_plugins)
+    process = subprocess.Popen([str(Path(sys.executable).parent / "serve")], env=serve_env, cwd=workdir,
+                               stdout=(workdir / "serve.log").open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        seconds = wait_for_ping(f"http://127.0.0.1:{port}/ping", process)
+        workers = [u for u in _snapshot(process.pid) if u.role == "worker"]
+        text = "\n".join(p.read_text(errors="replace") for p in [workdir / "serve.log", *tmp.rglob("*.log")])
+        # The same line reaches several logs: one figure per worker (W-9000, W-9001, ...).
+        loads = list({worker: float(ms) for worker, ms in re.findall(
+            r"(W-\d+)\S* MODEL_LOG - model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms", text)}.values())
+    finally:
+        stop_process_group(process, grace=60)
+    log(f"serve: /ping 200 after {seconds:.1f} s; model load {loads} ms")
+    return {"ping_seconds": seconds, "model_load_ms": loads, "worker_rss_mb": [u.max_rss_mb for u in workers]}
+
+
+def _snapshot(root: int) -> list[procstats.ProcessUsage]:
+    with procstats.Sampler(root, procstats.torchserve_role) as sampler:
+        time.sleep(0.3)
+    return sampler.usage()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    flags = cpu_flags()
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo_lines() if line.startswith("model name")), "")
+    return {
+        "cpu": model or platform.processor(), "cores": cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
+        "bf16_instructions": sorted(flags & {"avx512_bf16", "amx_bf16"}), "python": platform.python_version(),
+        "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def _cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def archive_model(config: BenchConfig, store: Path) -> Path:
+    """The model packed by our own archive.sh, with the repository's model-config.yaml."""
+    subprocess.run([str(ROOT / "archive.sh"), str(config.model_dir), "example", "--store", str(store),
+                    "--config", str(config.model_config)], check=True, capture_output=True)
+    return store / "example.mar"
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    """Every measurement, in order; the results as plain data (also written to out/results.json)."""
+    began = time.perf_counter()
+    out = config.out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model_config = yaml.safe_load(config.model_config.read_text()) or {}
+    settings = ServingSettings.load(model_config, env={})
+    execution = config.execution or settings.execution
+    resolved = resolve(execution, torch.device("cpu")).value
+    cores = cpu_count()
+    threads = threads_per_worker(settings, model_config, cores)
+    workers = int(model_config.get("maxWorkers") or model_config.get("minWorkers") or cores)
+    env = {"BSM_EXECUTION": execution.value, "HF_HUB_OFFLINE": "1"}
+    data = config.data or config.model_dir / "data" / "test.csv"
+    columns = _columns(config.model_dir)
+    frame = pd.read_csv(data, dtype=str, keep_default_na=False)[columns]
+    rows = frame.head(config.rows).to_dict("records")
+    log(f"{len(frame)} rows from {data}; server: {workers} workers x {threads} threads, execution {execution.value} "
+        f"({resolved} here)")
+
+    modes = measure_modes(config.model_dir, rows, [Execution.BF16, Execution.INT8], batch=8, threads=cores)
+    for m in modes:
+        log(f"mode {m.execution}: {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, max diff {m.max_probability_diff:.4f}")
+    limit = measure_limit(config.model_dir, rows, resolved, workers, threads, config.limit_batches,
+                          single_row_calls=40 if config.quick else 100)
+    log(f"limit: {limit.rows_per_s:.1f} rows/s at batch {limit.best_batch}; one row {limit.single_row_ms:.1f} ms")
+
+    archive = archive_model(config, out / "store")
+    startup = measure_startup(archive, out / "startup", config, env) if config.startup else None
+    runs: list[Run] = []
+    (out / "torchserve").mkdir()
+    with torchserve(archive, out / "torchserve", config, env) as server:
+        assert server.process is not None
+        url = server.inference_url + "/invocations"
+        headers = {**server.headers(), "Content-Type": "text/csv", "Accept": "text/csv"}
+        runs += sweep("torchserve", url, headers, server.process.pid, procstats.torchserve_role, frame, config)
+        runs.append(transform_run(url, headers, server.process.pid, frame, config))
+    if config.baseline:
+        # The note's design: a worker per core, the offline Predictor as it comes (fp32).
+        with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (url, pid):
+            headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+            runs += sweep("flask", url, headers, pid, procstats.gunicorn_role, frame, config)
+
+    results = {
+        "machine": machine(),
+        "config": {"workers": workers, "threads_per_worker": threads, "execution": execution.value,
+                   "resolved_execution": resolved, "batchSize": model_config.get("batchSize"),
+                   "maxBatchDelay": model_config.get("maxBatchDelay"), "handler": model_config.get("handler", {}),
+                   "duration_s": config.duration, "quick": config.quick, "rows": len(rows),
+                   "multi_rows": config.multi_rows, "transform_rows": config.transform_rows},
+        "modes": [asdict(m) for m in modes],
+        "limit": {**asdict(limit), "best_batch": limit.best_batch, "rows_per_s": limit.rows_per_s},
+        "startup": startup,
+        "runs": [asdict(r) for r in runs],
+        "seconds": time.perf_counter() - began,
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    from tools.bench.report import write_report  # matplotlib: only once there is something to plot
+
+    write_report(results, out)
+    log(f"done in {results['seconds']:.0f} s: {out / 'results.md'}")
+    return results
+
+
+def _columns(model_dir: Path) -> list[str]:
+    from handler.model.artifacts import load_artifacts
+
+    return load_artifacts(model_dir).schema.names
