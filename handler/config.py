@@ -178,4 +178,9 @@ class Settings:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if value is not None and hints[f.name] in (int, int | None):
-                to_int(value, self.LABEL.format(name=f.name, variable=f.name), f.metadata.get("low"), f.metadata.get("high"))
+                to_int(
+                    value,
+                    self.LABEL.format(name=f.name, variable=f.name),
+                    f.metadata.get("low"),
+                    f.metadata.get("high"),
+                )

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from handler import Predictor
-from handler.model import artifacts
 from examples.buyer_intents.build import CONFIG as EXAMPLE_CONFIG
 from examples.buyer_intents.data import generate
+from handler import Predictor
+from handler.model import artifacts
 from handler.training.encoders import EncoderSource
 from handler.training.trainer import train
 

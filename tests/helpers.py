@@ -11,7 +11,7 @@ TOLERANCE = 1e-5  # probabilities may differ by float noise between batch compos
 def assert_same_predictions(got: Sequence[dict[str, Any]], expected: Sequence[dict[str, Any]]) -> None:
     """Same length and order, labels exactly equal, every probability within TOLERANCE."""
     assert len(got) == len(expected), f"{len(got)} predictions, expected {len(expected)}"
-    for i, (g, e) in enumerate(zip(got, expected)):
+    for i, (g, e) in enumerate(zip(got, expected, strict=True)):
         assert g["label"] == e["label"], f"row {i}: label {g['label']!r}, expected {e['label']!r}"
         assert abs(g["score"] - e["score"]) < TOLERANCE, f"row {i}: score {g['score']} vs {e['score']}"
         assert g["probabilities"].keys() == e["probabilities"].keys()

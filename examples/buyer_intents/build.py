@@ -62,8 +62,10 @@ def build(out: Path, force: bool = False, progress: bool = True) -> Predictor:
     """Build the example model into `out`, or reuse it when nothing it depends on changed."""
     if not force and is_current(out):
         predictor = Predictor.from_dir(out)
-        print(f"example model in {out} is up to date "
-              f"(held-out accuracy {predictor.artifacts.metrics['test_accuracy']:.4f})")
+        print(
+            f"example model in {out} is up to date "
+            f"(held-out accuracy {predictor.artifacts.metrics['test_accuracy']:.4f})"
+        )
         return predictor
     train_frame, test_frame = train_test()
     data = out / "data"
@@ -75,6 +77,8 @@ def build(out: Path, force: bool = False, progress: bool = True) -> Predictor:
     write_samples(out / "samples", test_frame.head(8), predictor.columns)
     (out / FINGERPRINT).write_text(fingerprint() + "\n")
     metrics = predictor.artifacts.metrics
-    print(f"example model written to {out}: held-out accuracy {metrics['test_accuracy']:.4f} "
-          f"on {metrics['test_rows']} rows")
+    print(
+        f"example model written to {out}: held-out accuracy {metrics['test_accuracy']:.4f} "
+        f"on {metrics['test_rows']} rows"
+    )
     return predictor

@@ -124,15 +124,18 @@ def _weighted(rng: random.Random, table: dict[str, float]) -> str:
 
 def _pii(rng: random.Random) -> str:
     order_id = f"{rng.randint(100, 999)}-{rng.randint(1000000, 9999999)}-{rng.randint(1000000, 9999999)}"
-    return rng.choice([
-        f"My order number is {order_id}.",
-        f"Order {order_id}",
-        f"You can reach me at {rng.choice(['john', 'maria.g', 'lw88'])}@{rng.choice(['example.com', 'mail.example.org'])}.",
-        f"Call me on +1 (206) 555-{rng.randint(1000, 9999)} if needed.",
-        f"My phone: 020 7946 {rng.randint(1000, 9999)}",
-        "I paid with my card 4111 1111 1111 1111, please check.",
-        f"See https://shop.example.com/orders/{rng.randint(10000, 99999)} for details.",
-    ])
+    return rng.choice(
+        [
+            f"My order number is {order_id}.",
+            f"Order {order_id}",
+            f"You can reach me at {rng.choice(['john', 'maria.g', 'lw88'])}"
+            f"@{rng.choice(['example.com', 'mail.example.org'])}.",
+            f"Call me on +1 (206) 555-{rng.randint(1000, 9999)} if needed.",
+            f"My phone: 020 7946 {rng.randint(1000, 9999)}",
+            "I paid with my card 4111 1111 1111 1111, please check.",
+            f"See https://shop.example.com/orders/{rng.randint(10000, 99999)} for details.",
+        ]
+    )
 
 
 def _noise(rng: random.Random, text: str) -> str:
@@ -184,8 +187,11 @@ def _days(rng: random.Random, intent: str) -> float | None:
     if rng.random() < 0.1:
         return None
     low, high = {
-        "cancel_order": (0, 2), "order_status": (3, 25), "damaged_item": (2, 12),
-        "return_request": (5, 30), "refund_issue": (12, 60),
+        "cancel_order": (0, 2),
+        "order_status": (3, 25),
+        "damaged_item": (2, 12),
+        "return_request": (5, 30),
+        "refund_issue": (12, 60),
     }[intent]
     return float(rng.randint(low, high))
 
@@ -205,15 +211,17 @@ def generate(rows: int, seed: int = 7, unseen_share: float = 0.0) -> pd.DataFram
         value = round(rng.lognormvariate(3.3, 0.9), 2) if rng.random() > 0.15 else None
         days = _days(rng, intent)
         subject = rng.choice(SUBJECTS[intent]) if rng.random() > 0.2 else ""
-        records.append({
-            "subject": subject,
-            "message": _message(rng, intent, marketplace, days, value),
-            "marketplace": marketplace if rng.random() > 0.05 else None,
-            "channel": channel,
-            "order_value": value,
-            "days_since_order": days,
-            "intent": intent if rng.random() > 0.02 else rng.choice(INTENTS),  # label noise
-        })
+        records.append(
+            {
+                "subject": subject,
+                "message": _message(rng, intent, marketplace, days, value),
+                "marketplace": marketplace if rng.random() > 0.05 else None,
+                "channel": channel,
+                "order_value": value,
+                "days_since_order": days,
+                "intent": intent if rng.random() > 0.02 else rng.choice(INTENTS),  # label noise
+            }
+        )
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 

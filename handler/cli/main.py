@@ -27,8 +27,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
         encoder = values.pop("encoder", args.encoder)
         test_dir = sm.training_channel("test")
-        train_path, test_path, out = sm.training_channel("train"), test_dir if test_dir.exists() else None, \
-            sm.training_model_dir()
+        train_path, test_path, out = (
+            sm.training_channel("train"),
+            test_dir if test_dir.exists() else None,
+            sm.training_model_dir(),
+        )
         source = str(hyper_file)
     else:
         if args.train is None or args.out is None:
@@ -52,7 +55,10 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     properties = read_properties(args.config)
     server = TorchServe(
-        workdir=args.workdir, model_store=args.model_store, config=args.config, models=args.model,
+        workdir=args.workdir,
+        model_store=args.model_store,
+        config=args.config,
+        models=args.model,
         inference_url=client_url(properties.get("inference_address", "http://127.0.0.1:8080")),
         management_url=client_url(properties.get("management_address", "http://127.0.0.1:8081")),
         plugins=args.plugins,
@@ -75,11 +81,22 @@ def cmd_transform(args: argparse.Namespace) -> int:
     for path in t.input_files(args.input):
         content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
         accept = args.accept or content_type
-        send = (t.in_process_sender(service, content_type, accept) if service is not None
-                else t.HttpSender(args.endpoint, content_type, accept, headers, retries=args.retries))
+        send = (
+            t.in_process_sender(service, content_type, accept)
+            if service is not None
+            else t.HttpSender(args.endpoint, content_type, accept, headers, retries=args.retries)
+        )
         try:
-            rows = t.transform_file(path, args.output, send, content_type, int(args.max_payload_mb * 1024 * 1024),
-                                    args.concurrency, args.join_input, progress=not args.quiet)
+            rows = t.transform_file(
+                path,
+                args.output,
+                send,
+                content_type,
+                int(args.max_payload_mb * 1024 * 1024),
+                args.concurrency,
+                args.join_input,
+                progress=not args.quiet,
+            )
             print(f"{path.name}: {rows} records -> {args.output / (path.name + '.out')}")
         except t.TransformError as exc:
             print(f"{path.name}: failed, no output written: {exc}", file=sys.stderr)
@@ -93,8 +110,12 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
 
     for field in dataclasses.fields(TrainConfig):
         default = field.default if field.default is not dataclasses.MISSING else None
-        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, default=None,
-                            help=f"default: {default}" if default is not None else None)
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            default=None,
+            help=f"default: {default}" if default is not None else None,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,15 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train", type=Path, help="training CSV file or folder of CSV files")
     train.add_argument("--test", type=Path, help="held-out CSV for the reported accuracy")
     train.add_argument("--out", type=Path, help="output model directory")
-    train.add_argument("--encoder", default="minilm",
-                       help="'minilm' (bundled all-MiniLM-L6-v2, the 'train' extra), 'tiny' (small random BERT), "
-                       "or a Hugging Face model folder")
+    train.add_argument(
+        "--encoder",
+        default="minilm",
+        help="'minilm' (bundled all-MiniLM-L6-v2, the 'train' extra), 'tiny' (small random BERT), "
+        "or a Hugging Face model folder",
+    )
     train.add_argument("--sagemaker", action="store_true", help="use SageMaker's /opt/ml layout")
     _train_options(train)
     train.set_defaults(func=cmd_train)
 
     transform = sub.add_parser(
-        "transform", help="batch transform files as SageMaker does (Line split, MultiRecord)",
+        "transform",
+        help="batch transform files as SageMaker does (Line split, MultiRecord)",
         description="Split CSV or JSON Lines files by line into MultiRecord payloads, send them to an "
         "endpoint (or predict in process), and write <file>.out with one line per record, in order.",
     )
@@ -144,8 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
     local.add_argument("--model-store", type=Path, default=Path("model_store"))
     local.add_argument("--config", type=Path, default=Path("config.properties"))
-    local.add_argument("--workdir", type=Path, default=Path("build/torchserve"),
-                       help="TorchServe's working directory: logs and key_file.json (the tokens)")
+    local.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("build/torchserve"),
+        help="TorchServe's working directory: logs and key_file.json (the tokens)",
+    )
     local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
     local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
     local.set_defaults(func=cmd_serve_local)

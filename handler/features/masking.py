@@ -66,7 +66,7 @@ class EntityMasker(TextProcessor):
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
-        patterns = dict(_PATTERNS, **{Entity.ORDER_ID: self.order_id_pattern})
+        patterns = {**_PATTERNS, Entity.ORDER_ID: self.order_id_pattern}
         parts = [f"(?P<{e.value}>{patterns[e]})" for e in Entity if e in self.entities]
         return re.compile("|".join(parts))
 

@@ -54,9 +54,7 @@ class Processor:
     def set_state(self, state: Mapping[str, Any]) -> None:
         """Restore learned state; refuses unknown or missing keys."""
         if set(state) != set(self.STATE):
-            raise ValueError(
-                f"processor {self.name!r} state has keys {sorted(state)}, expected {sorted(self.STATE)}"
-            )
+            raise ValueError(f"processor {self.name!r} state has keys {sorted(state)}, expected {sorted(self.STATE)}")
         for key, value in state.items():
             setattr(self, key, value)
 

@@ -68,9 +68,7 @@ def to_category(value: Any, row: int, column: str) -> str | None:
     if _is_number(value):
         # JSON 3 and CSV "3" must be the same category.
         return str(int(value)) if float(value).is_integer() else str(value)
-    raise InvalidInput(
-        f"row {row}: column {column!r} is {_shown(value)}, expected a string, a number or null"
-    )
+    raise InvalidInput(f"row {row}: column {column!r} is {_shown(value)}, expected a string, a number or null")
 
 
 def to_number(value: Any, row: int, column: str) -> float | None:
@@ -90,15 +88,11 @@ def to_number(value: Any, row: int, column: str) -> float | None:
     else:
         number = None
     if number is None:
-        raise InvalidInput(
-            f"row {row}: column {column!r} is {_shown(value)}, expected a number or empty"
-        )
+        raise InvalidInput(f"row {row}: column {column!r} is {_shown(value)}, expected a number or empty")
     if math.isnan(number):
         return None
     if math.isinf(number):
-        raise InvalidInput(
-            f"row {row}: column {column!r} is {_shown(value)}, expected a finite number or empty"
-        )
+        raise InvalidInput(f"row {row}: column {column!r} is {_shown(value)}, expected a finite number or empty")
     return number
 
 
@@ -158,8 +152,7 @@ class Schema:
                             f"row {i}: column {name!r} has {len(value)} characters; the limit is {max_field_chars}"
                         )
         return {
-            c.name: [_COERCE[c.kind](v, i, c.name) for i, v in enumerate(raw[c.name], start=1)]
-            for c in self.columns
+            c.name: [_COERCE[c.kind](v, i, c.name) for i, v in enumerate(raw[c.name], start=1)] for c in self.columns
         }
 
     def _columns_of_records(self, rows: Sequence[Any]) -> Columns:
@@ -173,18 +166,18 @@ class Schema:
                 if keys != allowed:
                     unknown = sorted(map(str, keys - allowed))
                     missing = [n for n in names if n not in keys]
-                    parts = [f"unknown columns {unknown}" if unknown else "",
-                             f"missing columns {missing}" if missing else ""]
+                    parts = [
+                        f"unknown columns {unknown}" if unknown else "",
+                        f"missing columns {missing}" if missing else "",
+                    ]
                     found = "; ".join(p for p in parts if p)
                     raise InvalidInput(f"row {i}: {found}; expected columns {names}")
                 for n in names:
                     out[n].append(row[n])
             elif isinstance(row, Sequence) and not isinstance(row, (str, bytes)):
                 if len(row) != len(names):
-                    raise InvalidInput(
-                        f"row {i}: has {len(row)} values, expected {len(names)} in the order {names}"
-                    )
-                for n, v in zip(names, row):
+                    raise InvalidInput(f"row {i}: has {len(row)} values, expected {len(names)} in the order {names}")
+                for n, v in zip(names, row, strict=True):
                     out[n].append(v)
             else:
                 raise InvalidInput(

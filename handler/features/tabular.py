@@ -103,9 +103,12 @@ class NumericScaler(Processor):
     def transform(self, values: Sequence[float | None]) -> np.ndarray:
         missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
         x = np.fromiter((0.0 if v is None else v for v in values), dtype=np.float64, count=len(values))
+        fill, mean, std = self.fill_, self.mean_, self.std_
+        if fill is None or mean is None or std is None:
+            raise ValueError(f"{self.name} is not fitted: fit it, or load its state from the artifacts")
         with np.errstate(over="ignore", invalid="ignore"):
-            x = np.where(missing, self.fill_, self._warp(x))
-            z = np.clip((x - self.mean_) / self.std_, -self.clip, self.clip)
+            x = np.where(missing, fill, self._warp(x))
+            z = np.clip((x - mean) / std, -self.clip, self.clip)
         columns = [z, missing.astype(np.float64)] if self.add_indicator else [z]
         return np.stack(columns, axis=1).astype(np.float32)
 

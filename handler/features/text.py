@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+
 import ftfy
 from mailparser_reply import EmailReplyParser
 from selectolax.lexbor import LexborHTMLParser

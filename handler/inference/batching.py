@@ -9,7 +9,6 @@ import torch
 
 from handler.features.pipeline import Features
 
-
 # What one more forward call costs, in padded row-tokens: splitting pays only when it saves more.
 # Measured (all-MiniLM, bf16, 2 threads; 30 random 10- and 16-row batches): greedy chunks of 8
 # 76 / 70 rows/s; this plan with 48: 73 / 77; 96: 106 / 100; 192: 85 / 90.
@@ -47,7 +46,7 @@ def plan_micro_batches(
         best[end], cut[end] = costs[pick], starts[pick]
     chunks, end = [], n
     while end > 0:
-        chunks.append(order[cut[end]:end])
+        chunks.append(order[cut[end] : end])
         end = int(cut[end])
     return chunks[::-1]
 

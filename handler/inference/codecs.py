@@ -55,8 +55,7 @@ def _text(body: Any) -> str:
             text = bytes(body).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InvalidInput(
-                f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); "
-                "send UTF-8 text"
+                f"body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); send UTF-8 text"
             ) from None
     elif isinstance(body, str):
         text = body.removeprefix("\ufeff")
@@ -131,7 +130,7 @@ class JsonCodec:
         if isinstance(data, dict):
             return [data]
         raise InvalidInput(
-            f"body is a JSON {type(data).__name__}; expected {{\"instances\": [...]}}, a list of "
+            f'body is a JSON {type(data).__name__}; expected {{"instances": [...]}}, a list of '
             "instances, or one instance object"
         )
 
@@ -201,7 +200,8 @@ def for_accept(accept: str | None, request_codec: Codec, default_accept: str | N
     Accept is honoured when given; when it is missing or `*/*`, the configured default
     (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) is used, else the request's own format.
     """
-    fallback = CODECS.get(media_type(default_accept)) if media_type(default_accept) in CODECS else request_codec
+    default = media_type(default_accept)
+    fallback = CODECS.get(default) if default is not None and default in CODECS else request_codec
     if accept is None or not accept.strip():
         return fallback
     for name in _accepted(accept):

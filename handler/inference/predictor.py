@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
-from handler.inference.batching import iter_micro_batches
 from handler.errors import ArtifactError
+from handler.features.pipeline import Features
+from handler.inference.batching import iter_micro_batches
+from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.model.execution import Execution, autocast, prepare, resolve
 from handler.model.network import MultimodalClassifier
-from handler.features.pipeline import Features
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,9 @@ class Predictor:
             {
                 "label": labels[b],
                 "score": float(p[b]),
-                "probabilities": dict(zip(labels, map(float, p))),
+                "probabilities": dict(zip(labels, map(float, p), strict=True)),
             }
-            for b, p in zip(best, probabilities)
+            for b, p in zip(best, probabilities, strict=True)
         ]
 
     def predict(self, rows: Any) -> list[dict[str, Any]]:
@@ -123,4 +123,4 @@ def accuracy(predicted: Sequence[str], expected: Sequence[str]) -> float:
     """Share of equal labels."""
     if len(predicted) != len(expected) or not expected:
         raise ValueError(f"accuracy needs two equal non-empty lists, got {len(predicted)} and {len(expected)}")
-    return float(np.mean([p == e for p, e in zip(predicted, expected)]))
+    return float(np.mean([p == e for p, e in zip(predicted, expected, strict=True)]))

@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from handler.errors import InternalError, PayloadTooLarge, ServingError
+from handler.features.pipeline import Features
+from handler.features.schema import ColumnKind
 from handler.inference import codecs
 from handler.inference.batching import split_rows
 from handler.inference.codecs import Codec
-from handler.errors import InternalError, PayloadTooLarge, ServingError
-from handler.features.pipeline import Features
 from handler.inference.predictor import BatchLimits, Predictor
-from handler.features.schema import ColumnKind
 from handler.inference.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,11 @@ class BatchStats:
     def counters(self) -> dict[str, float]:
         """Counter name -> increment; their ratios give rows per request, requests per batch, ms per stage."""
         return {
-            "Batches": 1, "Requests": self.requests, "Rows": self.rows,
-            "PreprocessMs": round(self.preprocess_ms, 3), "InferenceMs": round(self.inference_ms, 3),
+            "Batches": 1,
+            "Requests": self.requests,
+            "Rows": self.rows,
+            "PreprocessMs": round(self.preprocess_ms, 3),
+            "InferenceMs": round(self.inference_ms, 3),
             "PostprocessMs": round(self.postprocess_ms, 3),
         }
 
@@ -128,8 +131,12 @@ class BatchInference:
                 continue
             except Exception as exc:  # a bug must fail this request only, never its batch-mates
                 # Code lines only: an exception's message may quote the request's data.
-                log.error("request %s: unexpected %s while reading it:\n%s", request.request_id,
-                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+                log.error(
+                    "request %s: unexpected %s while reading it:\n%s",
+                    request.request_id,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
                 outcomes.append(error_response(InternalError("the request could not be processed")))
                 continue
             parts.append(features)
@@ -170,7 +177,11 @@ class BatchInference:
         stats = BatchStats(len(requests), prepared.rows, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
         log.info(
             "batch: %d requests, %d rows, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms",
-            stats.requests, stats.rows, stats.preprocess_ms, stats.inference_ms, stats.postprocess_ms,
+            stats.requests,
+            stats.rows,
+            stats.preprocess_ms,
+            stats.inference_ms,
+            stats.postprocess_ms,
         )
         return Served(responses, stats)
 
@@ -182,7 +193,6 @@ class BatchInference:
         """Run short and long rows through the pipeline and the model, so the first request is not slow."""
         text = set(self.predictor.artifacts.schema.of_kind(ColumnKind.TEXT))
         rows = [
-            {c: ("warm up " * length if c in text else None) for c in self.predictor.columns}
-            for length in (1, 16, 128)
+            {c: ("warm up " * length if c in text else None) for c in self.predictor.columns} for length in (1, 16, 128)
         ]
         self.predictor.predict(rows)

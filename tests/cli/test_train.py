@@ -8,15 +8,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from examples.buyer_intents.data import generate
 from handler import Predictor
 from handler.cli.main import main
 from handler.training.trainer import TrainConfig
-from examples.buyer_intents.data import generate
 
 TRAIN_ARGS = [
-    "--text-columns", "subject,message", "--label-column", "intent",
-    "--categorical-columns", "marketplace,channel", "--numeric-columns", "order_value,days_since_order",
-    "--epochs", "2", "--max-length", "32", "--vocab-size", "300",
+    "--text-columns",
+    "subject,message",
+    "--label-column",
+    "intent",
+    "--categorical-columns",
+    "marketplace,channel",
+    "--numeric-columns",
+    "order_value,days_since_order",
+    "--epochs",
+    "2",
+    "--max-length",
+    "32",
+    "--vocab-size",
+    "300",
 ]
 
 
@@ -31,8 +42,21 @@ def csvs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_train_writes_a_loadable_model(csvs, tmp_path: Path) -> None:
     train_csv, test_csv = csvs
     out = tmp_path / "model"
-    code = main(["--quiet", "train", "--train", str(train_csv), "--test", str(test_csv), "--out", str(out),
-                 "--encoder", "tiny", *TRAIN_ARGS])
+    code = main(
+        [
+            "--quiet",
+            "train",
+            "--train",
+            str(train_csv),
+            "--test",
+            str(test_csv),
+            "--out",
+            str(out),
+            "--encoder",
+            "tiny",
+            *TRAIN_ARGS,
+        ]
+    )
     assert code == 0
     predictor = Predictor.from_dir(out)
     assert predictor.artifacts.metrics["test_rows"] == 50
@@ -49,9 +73,16 @@ def test_train_in_sagemaker_layout(csvs, tmp_path: Path, monkeypatch: pytest.Mon
         (base / "input" / "data" / channel).mkdir(parents=True)
         (base / "input" / "data" / channel / "part-0.csv").write_bytes(source.read_bytes())
     (base / "input" / "config").mkdir(parents=True)
-    hyper = {"text_columns": "subject,message", "label_column": "intent", "categorical_columns": '["marketplace"]',
-             "numeric_columns": "order_value", "epochs": "2", "max_length": "32", "vocab_size": "300",
-             "encoder": "tiny"}
+    hyper = {
+        "text_columns": "subject,message",
+        "label_column": "intent",
+        "categorical_columns": '["marketplace"]',
+        "numeric_columns": "order_value",
+        "epochs": "2",
+        "max_length": "32",
+        "vocab_size": "300",
+        "encoder": "tiny",
+    }
     (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyper))
     monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
     assert main(["--quiet", "train", "--sagemaker"]) == 0
@@ -76,8 +107,22 @@ def test_bad_training_options(values: dict, message: str) -> None:
 
 
 def test_missing_column_is_a_clear_cli_error(csvs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--quiet", "train", "--train", str(csvs[0]), "--out", str(tmp_path), "--encoder", "tiny",
-                 "--text-columns", "nope", "--label-column", "intent"])
+    code = main(
+        [
+            "--quiet",
+            "train",
+            "--train",
+            str(csvs[0]),
+            "--out",
+            str(tmp_path),
+            "--encoder",
+            "tiny",
+            "--text-columns",
+            "nope",
+            "--label-column",
+            "intent",
+        ]
+    )
     assert code == 2
     assert "training data lacks columns ['nope']" in capsys.readouterr().err
 
@@ -87,8 +132,15 @@ def test_fine_tuning_trains_the_encoder(tiny_frames) -> None:
     from handler.training.trainer import train
 
     frame = tiny_frames[0].head(64)
-    config = TrainConfig(text_columns=["message"], label_column="intent", epochs=1, max_length=16,
-                         vocab_size=200, fine_tune=True, encoder_learning_rate=1e-2)
+    config = TrainConfig(
+        text_columns=["message"],
+        label_column="intent",
+        epochs=1,
+        max_length=16,
+        vocab_size=200,
+        fine_tune=True,
+        encoder_learning_rate=1e-2,
+    )
     torch_seeded = train(frame, TrainConfig(**{**config.__dict__, "epochs": 0}), EncoderSource.tiny(), progress=False)
     tuned = train(frame, config, EncoderSource.tiny(), progress=False)
     before = torch_seeded.model.encoder.state_dict()

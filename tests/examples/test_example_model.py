@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
+from examples.buyer_intents.build import is_current
 from handler import Predictor
 from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE
-from examples.buyer_intents.build import is_current
 from handler.training.trainer import evaluate
 
 
@@ -45,7 +45,9 @@ def test_reproduces_stored_accuracy(example: Predictor, example_dir: Path) -> No
 
 def test_samples_are_valid_requests(example: Predictor, example_dir: Path) -> None:
     samples = example_dir / "samples"
-    csv_rows = pd.read_csv(samples / "requests.csv", header=None, names=example.columns, dtype=str, keep_default_na=False)
+    csv_rows = pd.read_csv(
+        samples / "requests.csv", header=None, names=example.columns, dtype=str, keep_default_na=False
+    )
     json_rows = json.loads((samples / "requests.json").read_text())["instances"]
     jsonl_rows = [json.loads(line) for line in (samples / "requests.jsonl").read_text().splitlines()]
     assert json_rows == jsonl_rows and len(json_rows) == len(csv_rows) > 0

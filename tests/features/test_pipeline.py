@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from handler import Predictor
-from handler.features.pipeline import FeaturePipeline, Features
 from handler.features import Tokenization
+from handler.features.pipeline import FeaturePipeline, Features
 from handler.features.schema import Column, ColumnKind, Schema
 
 
@@ -38,9 +38,7 @@ def test_take_and_concat_are_inverse(tiny_predictor: Predictor, tiny_frames) -> 
 def test_text_pipeline_cleans_the_example_noise(tiny_predictor: Predictor) -> None:
     html = "<p>Hi, cancel order 123-4567890-1234567</p><p>Thanks,<br>Ann</p>"
     quoted = "Where is it? Mail me: a@b.com\n\nOn Mon, 4 Mar 2024, Seller <s@x.com> wrote:\n> refund done"
-    cleaned = tiny_predictor.artifacts.pipeline.clean_text(
-        {"subject": ["cafÃ©"], "message": [html]}
-    )
+    cleaned = tiny_predictor.artifacts.pipeline.clean_text({"subject": ["cafÃ©"], "message": [html]})
     assert cleaned["subject"] == ["café"]
     assert cleaned["message"] == ["Hi, cancel order [ORDER_ID]"]
     cleaned = tiny_predictor.artifacts.pipeline.clean_text({"subject": [""], "message": [quoted]})

@@ -11,11 +11,13 @@ import pytest
 from handler.errors import InvalidInput
 from handler.features.schema import Column, ColumnKind, Schema
 
-SCHEMA = Schema((
-    Column("text", ColumnKind.TEXT),
-    Column("market", ColumnKind.CATEGORICAL),
-    Column("value", ColumnKind.NUMERIC),
-))
+SCHEMA = Schema(
+    (
+        Column("text", ColumnKind.TEXT),
+        Column("market", ColumnKind.CATEGORICAL),
+        Column("value", ColumnKind.NUMERIC),
+    )
+)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,17 @@ import pytest
 
 from handler.features import EmailReply, HtmlToText, Identity, RegexRules, UnicodeFix, Whitespace
 
-HOSTILE = ["", " ", "\x00\x01\x02", "a" * 200_000, "مرحبا، أين طلبي؟", "😀🙏📦" * 50, "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"), "<" * 1000, "&" * 100]
+HOSTILE = [
+    "",
+    " ",
+    "\x00\x01\x02",
+    "a" * 200_000,
+    "مرحبا، أين طلبي؟",
+    "😀🙏📦" * 50,
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+    "<" * 1000,
+    "&" * 100,
+]
 
 
 @pytest.mark.parametrize(
@@ -84,7 +94,10 @@ def test_whitespace(lowercase: bool, text: str, expected: str) -> None:
 
 
 def test_regex_rules_apply_in_order() -> None:
-    rules = [{"pattern": r"ASIN\s*[A-Z0-9]{10}", "replacement": "[ASIN]"}, {"pattern": r"\[ASIN\]", "replacement": "<asin>"}]
+    rules = [
+        {"pattern": r"ASIN\s*[A-Z0-9]{10}", "replacement": "[ASIN]"},
+        {"pattern": r"\[ASIN\]", "replacement": "<asin>"},
+    ]
     assert RegexRules(rules=rules).clean("see ASIN B00EXAMPLE now") == "see <asin> now"
     assert RegexRules(rules=[{"pattern": "amazon", "replacement": "shop"}], ignore_case=True).clean("AMAZON") == "shop"
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handler.inference.batching import collate, plan_micro_batches
 from handler.features.pipeline import Features
+from handler.inference.batching import collate, plan_micro_batches
 
 
 @pytest.mark.parametrize(

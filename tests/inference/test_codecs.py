@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from handler.inference import codecs
 from handler.errors import InvalidInput, NotAcceptable, UnsupportedMediaType
+from handler.inference import codecs
 
 COLUMNS = ["text", "market", "value"]
 CSV = codecs.CODECS.get("text/csv")

@@ -39,7 +39,11 @@ def check(responses, count: int) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.binary(max_size=300), st.sampled_from(MEDIA), st.sampled_from(ACCEPT)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.binary(max_size=300), st.sampled_from(MEDIA), st.sampled_from(ACCEPT)), min_size=1, max_size=4
+    )
+)
 def test_random_bytes(service: BatchInference, requests) -> None:
     check(service([Request(body, ct, accept) for body, ct, accept in requests]), len(requests))
 
@@ -47,13 +51,26 @@ def test_random_bytes(service: BatchInference, requests) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(json_values, st.sampled_from(["application/json", "application/jsonlines"]))
 def test_random_json(service: BatchInference, value, media) -> None:
-    body = json.dumps(value) if media == "application/json" else "\n".join(json.dumps(v) for v in (value if isinstance(value, list) else [value]))
+    body = (
+        json.dumps(value)
+        if media == "application/json"
+        else "\n".join(json.dumps(v) for v in (value if isinstance(value, list) else [value]))
+    )
     check(service([Request(body.encode(), media)]), 1)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.lists(st.text(max_size=30) | st.sampled_from(["1e999", "-0", "NaN", "", "\x00", '"', "\r\n"]),
-                         min_size=0, max_size=8), min_size=1, max_size=10))
+@given(
+    st.lists(
+        st.lists(
+            st.text(max_size=30) | st.sampled_from(["1e999", "-0", "NaN", "", "\x00", '"', "\r\n"]),
+            min_size=0,
+            max_size=8,
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
 def test_random_csv_cells(service: BatchInference, rows) -> None:
     import csv
     import io
@@ -78,7 +95,12 @@ ROW = b"s,where is my order,US,email,1,2\n"
         (b'[["s", "m", "US", "email", ' + b"9" * 5000 + b", 2]]", "application/json", 400, "cannot be parsed as JSON"),
         (b'[[{"s": 1}, "m", "US", "email", 1, 2]]', "application/json", 400, "expected a string or null"),
         (b'[["s", "m", "US", "email", [1], 2]]', "application/json", 400, "expected a number or empty"),
-        (b"s," + b"x" * 10_001 + b",US,email,1,2\n", "text/csv", 413, "row 1: column 'message' has 10001 characters; the limit is 10000"),
+        (
+            b"s," + b"x" * 10_001 + b",US,email,1,2\n",
+            "text/csv",
+            413,
+            "row 1: column 'message' has 10001 characters; the limit is 10000",
+        ),
         (b",,,,,\n" * 5_001, "text/csv", 413, "request has 5001 rows; the limit is 5000"),
         (b"\n" * 1_000_000, "text/csv", 400, "body is empty"),
     ],
@@ -96,14 +118,16 @@ def assert_same_labels_and_scores(a: bytes, b: bytes) -> None:
     """Same rows, maybe at other positions of a batch: labels equal, scores within float noise."""
     left, right = csv_predictions(a), csv_predictions(b)
     assert [x for x, _ in left] == [y for y, _ in right]
-    assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(left, right))
+    assert all(abs(x - y) < 1e-5 for (_, x), (_, y) in zip(left, right, strict=True))
 
 
 @pytest.mark.parametrize("media", ["text/csv", "application/json"])
 def test_ten_megabyte_field_is_refused(tiny_predictor: Predictor, media: str) -> None:
     service = BatchInference(tiny_predictor, ServingSettings())
     text = "y" * (10 * 1024 * 1024)
-    body = (f"s,{text},US,email,1,2\n" if media == "text/csv" else json.dumps([["s", text, "US", "email", 1, 2]])).encode()
+    body = (
+        f"s,{text},US,email,1,2\n" if media == "text/csv" else json.dumps([["s", text, "US", "email", 1, 2]])
+    ).encode()
     (response,) = service([Request(body, media)])
     assert response.status == 413
     assert "characters" in json.loads(response.body)["message"]

@@ -32,7 +32,9 @@ def test_dataframe_dicts_and_lists_agree(tiny_predictor: Predictor, tiny_frames)
     assert tiny_predictor.predict(as_lists) == expected
 
 
-@pytest.mark.parametrize("limits", [BatchLimits(max_rows=1), BatchLimits(max_rows=7), BatchLimits(max_rows=512, max_tokens=10**6)])
+@pytest.mark.parametrize(
+    "limits", [BatchLimits(max_rows=1), BatchLimits(max_rows=7), BatchLimits(max_rows=512, max_tokens=10**6)]
+)
 def test_micro_batching_does_not_change_answers(tiny_predictor: Predictor, tiny_frames, limits: BatchLimits) -> None:
     reference = tiny_predictor.forward(tiny_predictor.preprocess(tiny_frames[1]))
     other = Predictor(tiny_predictor.artifacts, tiny_predictor.model, limits=limits)

@@ -36,7 +36,9 @@ def test_mixed_batch(service: BatchInference, tiny_predictor: Predictor, tiny_fr
         Request(json.dumps({"instances": _records(b, columns)}).encode(), "application/json; charset=utf-8"),
         Request(b"x", "text/plain"),
         Request(_csv(a, columns), "text/csv", "image/png"),
-        Request("".join(json.dumps(r) + "\n" for r in _records(c, columns)).encode(), "application/jsonlines", "text/csv"),
+        Request(
+            "".join(json.dumps(r) + "\n" for r in _records(c, columns)).encode(), "application/jsonlines", "text/csv"
+        ),
         Request(b"x,x,US,email,1,abc\n", "text/csv"),  # numeric column holds 'abc'
     ]
     responses = service(requests)
@@ -47,13 +49,15 @@ def test_mixed_batch(service: BatchInference, tiny_predictor: Predictor, tiny_fr
     expected = tiny_predictor.predict(_records(c, columns))
     got = csv_predictions(responses[5].body)
     assert [label for label, _ in got] == [p["label"] for p in expected]
-    assert all(abs(score - p["score"]) < 1e-5 for (_, score), p in zip(got, expected))
+    assert all(abs(score - p["score"]) < 1e-5 for (_, score), p in zip(got, expected, strict=True))
     error = json.loads(responses[6].body)
     assert error["code"] == 400 and "row 1: column 'days_since_order' is 'abc', expected a number" in error["message"]
     assert "missing columns" in json.loads(responses[1].body)["message"]
 
 
-def test_big_request_is_cut_into_micro_batches(service: BatchInference, tiny_predictor: Predictor, tiny_frames, monkeypatch) -> None:
+def test_big_request_is_cut_into_micro_batches(
+    service: BatchInference, tiny_predictor: Predictor, tiny_frames, monkeypatch
+) -> None:
     rows = pd.concat([tiny_frames[1]] * 10)  # 1,200 rows in one request
     shapes = []
     forward = tiny_predictor.model.forward
@@ -88,7 +92,9 @@ def test_warm_up_runs(service: BatchInference) -> None:
 
 def test_settings_precedence_and_validation() -> None:
     config = {"handler": {"max_batch_rows": 32, "torch_threads": 3}}
-    settings = ServingSettings.load(config, env={"BSM_MAX_BATCH_ROWS": "16", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"})
+    settings = ServingSettings.load(
+        config, env={"BSM_MAX_BATCH_ROWS": "16", "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}
+    )
     assert (settings.max_batch_rows, settings.torch_threads, settings.default_accept) == (16, 3, "text/csv")
     with pytest.raises(ValueError, match="unknown handler settings \\['bogus'\\]"):
         ServingSettings.load({"handler": {"bogus": 1}}, env={})

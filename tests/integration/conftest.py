@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from examples.buyer_intents.data import generate
 from handler import Predictor
 from handler.model import artifacts
-from examples.buyer_intents.data import generate
 from handler.serving.torchserve.properties import free_ports_config, read_properties, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from handler.training.encoders import EncoderSource
@@ -36,7 +36,9 @@ handler:
 def ports_of(config: Path) -> list[int]:
     """Inference, management and metrics ports of a config file."""
     properties = read_properties(config)
-    return [int(properties[k].rsplit(":", 1)[1]) for k in ("inference_address", "management_address", "metrics_address")]
+    return [
+        int(properties[k].rsplit(":", 1)[1]) for k in ("inference_address", "management_address", "metrics_address")
+    ]
 
 
 @dataclass
@@ -49,7 +51,9 @@ class Reply:
         return json.loads(self.body)
 
 
-def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None) -> Reply:
+def http(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None, method: str | None = None
+) -> Reply:
     """One HTTP request; error statuses are returned, not raised."""
     request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
@@ -61,8 +65,11 @@ def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = N
 
 def archive(model_dir: Path, name: str, store: Path, config: Path) -> Path:
     """Run our own archive.sh."""
-    subprocess.run([str(ROOT / "archive.sh"), str(model_dir), name, "--store", str(store), "--config", str(config)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(ROOT / "archive.sh"), str(model_dir), name, "--store", str(store), "--config", str(config)],
+        check=True,
+        capture_output=True,
+    )
     return store / f"{name}.mar"
 
 
@@ -86,8 +93,14 @@ class Server:
 def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second model with another schema: one text column and one number."""
     frame = generate(200, seed=9)[["order_value", "message", "intent"]]
-    config = TrainConfig(text_columns=["message"], label_column="intent", numeric_columns=["order_value"],
-                         epochs=3, max_length=32, vocab_size=300)
+    config = TrainConfig(
+        text_columns=["message"],
+        label_column="intent",
+        numeric_columns=["order_value"],
+        epochs=3,
+        max_length=32,
+        vocab_size=300,
+    )
     predictor = train(frame, config, EncoderSource.tiny(), progress=False)
     out = tmp_path_factory.mktemp("other-model")
     artifacts.save(out, predictor.model.state_dict(), predictor.artifacts)
@@ -97,10 +110,18 @@ def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start_server(workdir: Path, store: Path, models: list[str], overrides: dict[str, str] | None = None) -> Server:
     """TorchServe with our config.properties, moved to free ports (plus any overrides)."""
     config = workdir / "config.properties"
-    config.write_text(with_properties((ROOT / "config.properties").read_text(), {**free_ports_config(), **(overrides or {})}))
+    config.write_text(
+        with_properties((ROOT / "config.properties").read_text(), {**free_ports_config(), **(overrides or {})})
+    )
     addresses = [f"http://127.0.0.1:{p}" for p in ports_of(config)]
-    ts = TorchServe(workdir=workdir, model_store=store, config=config, models=models,
-                    inference_url=addresses[0], management_url=addresses[1])
+    ts = TorchServe(
+        workdir=workdir,
+        model_store=store,
+        config=config,
+        models=models,
+        inference_url=addresses[0],
+        management_url=addresses[1],
+    )
     ts.start(stdout=(workdir / "torchserve.log").open("wb"))
     try:
         ts.wait_ready(timeout=240)
@@ -111,7 +132,9 @@ def start_server(workdir: Path, store: Path, models: list[str], overrides: dict[
 
 
 @pytest.fixture(scope="module")
-def two_models(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path) -> Iterator[Server]:
+def two_models(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path
+) -> Iterator[Server]:
     """TorchServe serving the tiny model and a model with another schema."""
     workdir = tmp_path_factory.mktemp("torchserve")
     store = workdir / "store"

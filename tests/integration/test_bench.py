@@ -23,9 +23,27 @@ def bench(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFa
     tiny_frames[1].to_csv(data, index=False)
     out = work / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "tools.bench", "--quick", "--model-dir", str(tiny_model_dir),
-         "--data", str(data), "--out", str(out), "--duration", "1", "--clients", "1,4"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "BSM_EXECUTION": ""}, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "tools.bench",
+            "--quick",
+            "--model-dir",
+            str(tiny_model_dir),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--duration",
+            "1",
+            "--clients",
+            "1,4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BSM_EXECUTION": ""},
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return out
@@ -37,9 +55,17 @@ def test_every_part_was_measured(bench: Path) -> None:
     assert results["modes"][0]["agreement"] == 1.0
     assert all(v > 0 for v in results["limit"]["rows_per_s_by_batch"].values())
     kinds = [(r["system"], r["kind"], r["clients"]) for r in results["runs"]]
-    assert kinds == [("torchserve", "single", 1), ("torchserve", "single", 4), ("torchserve", "multi", 1),
-                     ("torchserve", "multi", 4), ("torchserve", "transform", 2),
-                     ("flask", "single", 1), ("flask", "single", 4), ("flask", "multi", 1), ("flask", "multi", 4)]
+    assert kinds == [
+        ("torchserve", "single", 1),
+        ("torchserve", "single", 4),
+        ("torchserve", "multi", 1),
+        ("torchserve", "multi", 4),
+        ("torchserve", "transform", 2),
+        ("flask", "single", 1),
+        ("flask", "single", 4),
+        ("flask", "multi", 1),
+        ("flask", "multi", 4),
+    ]
     for r in results["runs"]:
         assert r["errors"] == {} and r["requests"] > 0 and r["rows_per_s"] > 0, r
         assert r["cpu_cores"].get("worker", 0) > 0 and r["max_rss_mb"]["worker"] > 50, r

@@ -43,9 +43,14 @@ def test_invocations_answers_every_format_like_the_offline_predictor(example_ser
     got = csv_predictions(reply.body)
     assert [label for label, _ in got] == [p["label"] for p in expected]
 
-    reply = example_server.post("/invocations", (samples / "requests.json").read_bytes(), {"Content-Type": "application/json"})
+    reply = example_server.post(
+        "/invocations", (samples / "requests.json").read_bytes(), {"Content-Type": "application/json"}
+    )
     assert_same_predictions(reply.json()["predictions"], expected)
 
-    reply = example_server.post("/invocations", (samples / "requests.jsonl").read_bytes(),
-                                {"Content-Type": "application/jsonlines", "Accept": "application/json"})
+    reply = example_server.post(
+        "/invocations",
+        (samples / "requests.jsonl").read_bytes(),
+        {"Content-Type": "application/jsonlines", "Accept": "application/json"},
+    )
     assert_same_predictions(reply.json()["predictions"], expected)

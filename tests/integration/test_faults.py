@@ -85,8 +85,10 @@ def test_worker_killed_mid_load(fault_server: Server, tiny_predictor: Predictor,
         t.join(timeout=120)
     served = [(c, r) for c, r in results if r.status == 200]
     errors = [r.status for _, r in results if r.status != 200]
-    print(f"\nworker SIGKILL: {len(results)} requests, {len(served)} answered, {len(errors)} 5xx, "
-          f"recovery {recovery:.1f} s")
+    print(
+        f"\nworker SIGKILL: {len(results)} requests, {len(served)} answered, {len(errors)} 5xx, "
+        f"recovery {recovery:.1f} s"
+    )
     assert not failures, failures[:3]  # no hang, no dropped connection
     assert all(status >= 500 for status in errors), errors  # in-flight requests fail loudly...
     for case, reply in served:
@@ -143,9 +145,14 @@ def loopback(ip: str) -> bool:
 def test_surface_management_and_metrics_on_loopback_with_tokens(fault_server: Server) -> None:
     java = [p for p in psutil.Process(fault_server.ts.process.pid).children(recursive=True) if p.name() == "java"][0]
     listening = {c.laddr.port: c.laddr.ip for c in java.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
-    ports = {name: int(url.rsplit(":", 1)[1]) for name, url in
-             (("inference", fault_server.url), ("management", fault_server.ts.management_url),
-              ("metrics", fault_server.metrics_url))}
+    ports = {
+        name: int(url.rsplit(":", 1)[1])
+        for name, url in (
+            ("inference", fault_server.url),
+            ("management", fault_server.ts.management_url),
+            ("metrics", fault_server.metrics_url),
+        )
+    }
     assert loopback(listening[ports["management"]]) and loopback(listening[ports["metrics"]])
     assert all(loopback(ip) for port, ip in listening.items() if port != ports["inference"])  # gRPC too
     management = fault_server.ts.management_url

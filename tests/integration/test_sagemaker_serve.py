@@ -18,8 +18,8 @@ import pytest
 
 from handler import Predictor
 from handler.cli.main import main as bsm
-from tests.helpers import assert_same_predictions, csv_predictions
 from handler.serving.process import free_port
+from tests.helpers import assert_same_predictions, csv_predictions
 from tests.integration.conftest import http
 
 
@@ -38,14 +38,19 @@ def start_serve(base: Path, tmp: Path, **env: str) -> Serve:
     """Run the `serve` console script; wait until /ping says 200, recording every answer on the way."""
     port = free_port()
     environment = {
-        **os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(), "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-        "TMPDIR": str(tmp), **env,
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+        "TMPDIR": str(tmp),
+        **env,
     }
     log = tmp / "serve.log"
     serve = Path(sys.executable).parent / "serve"
-    process = subprocess.Popen([str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     server = Serve(process, f"http://127.0.0.1:{port}", log, [])
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
@@ -105,8 +110,13 @@ def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def single(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Serve]:
     base = tmp_path_factory.mktemp("opt-ml")
     shutil.copytree(tiny_model_dir, base / "model")
-    server = start_serve(base, tmp_path_factory.mktemp("serve-tmp"), SAGEMAKER_BATCH="true",
-                         SAGEMAKER_MAX_PAYLOAD_IN_MB="20", SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="4")
+    server = start_serve(
+        base,
+        tmp_path_factory.mktemp("serve-tmp"),
+        SAGEMAKER_BATCH="true",
+        SAGEMAKER_MAX_PAYLOAD_IN_MB="20",
+        SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="4",
+    )
     yield server
     assert stop(server) == 0  # a SIGTERM stop is a clean stop
     assert "model ok" in server.log.read_text()
@@ -127,7 +137,9 @@ def test_invocations_in_every_format(single: Serve, tiny_predictor: Predictor, t
     reply = single.post("/invocations", json.dumps({"instances": rows}).encode(), {"Content-Type": "application/json"})
     assert_same_predictions(reply.json()["predictions"], expected)
     jsonl = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    reply = single.post("/invocations", jsonl, {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"})
+    reply = single.post(
+        "/invocations", jsonl, {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"}
+    )
     assert_same_predictions([json.loads(x) for x in reply.body.splitlines()], expected)
 
 
@@ -151,12 +163,15 @@ def test_no_message_text_in_serve_logs(single: Serve) -> None:
     assert single.post("/invocations", body, {"Content-Type": "text/csv"}).status == 400
     assert single.post("/invocations", body.splitlines(keepends=True)[0], {"Content-Type": "text/csv"}).status == 200
     logs = single.log.read_text(errors="replace") + "".join(
-        p.read_text(errors="replace") for p in single.log.parent.rglob("*.log"))
+        p.read_text(errors="replace") for p in single.log.parent.rglob("*.log")
+    )
     assert "POST /invocations" in logs
     assert secret not in logs and "not-a-number" not in logs
 
 
-def test_multirecord_payload_over_torchserve_default_size(single: Serve, tiny_predictor: Predictor, tiny_frames) -> None:
+def test_multirecord_payload_over_torchserve_default_size(
+    single: Serve, tiny_predictor: Predictor, tiny_frames
+) -> None:
     frame = one_line_rows(pd.concat([tiny_frames[1]] * 40, ignore_index=True))  # ~4,800 records
     body = frame[tiny_predictor.columns].to_csv(header=False, index=False).encode()
     body = body * (8 * 1024 * 1024 // len(body) + 1)  # > 8 MB: over TorchServe's 6.5 MB default
@@ -200,19 +215,34 @@ def test_bsm_transform_20000_rows_with_join(single: Serve, tiny_predictor: Predi
     source = tmp_path / "in"
     source.mkdir()
     frame[tiny_predictor.columns].to_csv(source / "part-0.csv", header=False, index=False)
-    code = bsm(["--quiet", "transform", str(source), str(tmp_path / "out"), "--endpoint", single.url + "/invocations",
-                "--max-payload-mb", "1", "--concurrency", "4", "--join-input"])
+    code = bsm(
+        [
+            "--quiet",
+            "transform",
+            str(source),
+            str(tmp_path / "out"),
+            "--endpoint",
+            single.url + "/invocations",
+            "--max-payload-mb",
+            "1",
+            "--concurrency",
+            "4",
+            "--join-input",
+        ]
+    )
     assert code == 0
     lines = (tmp_path / "out" / "part-0.csv.out").read_text().splitlines()
     inputs = (source / "part-0.csv").read_text().splitlines()
     assert len(lines) == len(inputs) == 20_000
     expected = tiny_predictor.predict_labels(frame)
-    for line, original, label in zip(lines, inputs, expected):
+    for line, original, label in zip(lines, inputs, expected, strict=True):
         assert line.startswith(original + ",") and line.split(",")[-2] == label
 
 
 @pytest.fixture(scope="module")
-def multi(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path) -> Iterator[tuple[Serve, Path]]:
+def multi(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, other_model_dir: Path
+) -> Iterator[tuple[Serve, Path]]:
     base = tmp_path_factory.mktemp("opt-ml-mme")
     for name, source in (("tiny", tiny_model_dir), ("other", other_model_dir)):
         shutil.copytree(source, base / "models" / name / "model")
@@ -234,8 +264,11 @@ def test_multi_model_contract(multi, tiny_predictor: Predictor, other_predictor:
     assert http(server.url + "/models/tiny").status == 200
     for name, predictor in (("tiny", tiny_predictor), ("other", other_predictor)):
         rows = json.loads(tiny_frames[1][predictor.columns].head(4).to_json(orient="records"))
-        reply = server.post(f"/models/{name}/invoke", json.dumps(rows).encode(),
-                            {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": name})
+        reply = server.post(
+            f"/models/{name}/invoke",
+            json.dumps(rows).encode(),
+            {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": name},
+        )
         assert reply.status == 200, reply.body
         assert_same_predictions(reply.json()["predictions"], predictor.predict(rows))
     assert http(server.url + "/models/tiny", method="DELETE").status == 200
@@ -252,16 +285,24 @@ def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_
     artifacts_file = base / "model" / "model_artifacts.pth"
     artifacts_file.write_bytes(artifacts_file.read_bytes()[:100])  # truncated upload
     port = free_port()
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
-           "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(), "TMPDIR": str(tmp_path)}
-    result = subprocess.run([str(Path(sys.executable).parent / "serve")], env=env, capture_output=True, text=True,
-                            timeout=180)
+    env = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
+        "TMPDIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "serve")], env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 1
     assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in result.stderr
     assert not _accepts(port)  # and nothing is left listening
 
 
-def test_a_model_directory_holding_a_mar_is_served_as_is(tmp_path: Path, tiny_model_dir: Path, tiny_predictor: Predictor) -> None:
+def test_a_model_directory_holding_a_mar_is_served_as_is(
+    tmp_path: Path, tiny_model_dir: Path, tiny_predictor: Predictor
+) -> None:
     from tests.integration.conftest import TEST_MODEL_CONFIG, archive
 
     base = tmp_path / "opt-ml"

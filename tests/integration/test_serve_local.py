@@ -35,9 +35,25 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
     bsm = Path(sys.executable).parent / "bsm"
     # Relative paths, as `make serve` passes them.
     process = subprocess.Popen(
-        [str(bsm), "serve-local", "--model", "tiny=tiny.mar", "--model-store", "store",
-         "--config", "config.properties", "--workdir", "work", "--plugins", str(ROOT / "build" / "plugins" / "local")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=tmp_path,
+        [
+            str(bsm),
+            "serve-local",
+            "--model",
+            "tiny=tiny.mar",
+            "--model-store",
+            "store",
+            "--config",
+            "config.properties",
+            "--workdir",
+            "work",
+            "--plugins",
+            str(ROOT / "build" / "plugins" / "local"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        cwd=tmp_path,
     )
     try:
         output = "".join(_read_until(process, "Ctrl-C stops it.", timeout=240))

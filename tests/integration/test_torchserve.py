@@ -64,13 +64,18 @@ def make_cases(predictor: Predictor, frame: pd.DataFrame, count: int, seed: int)
     """Good requests of every format, row count and Accept, mixed with bad ones."""
     rng = random.Random(seed)
     columns = predictor.columns
-    accepts = {None: None, "*/*": None, "application/json": "application/json",
-               "application/jsonlines": "application/jsonlines", "text/csv": "text/csv"}
+    accepts = {
+        None: None,
+        "*/*": None,
+        "application/json": "application/json",
+        "application/jsonlines": "application/jsonlines",
+        "text/csv": "text/csv",
+    }
     cases = []
     for _ in range(count):
         roll = rng.random()
         start = rng.randrange(len(frame) - 40)
-        rows = _rows(frame.iloc[start:start + rng.choice([1, 1, 2, 5, 17, 40])], columns)
+        rows = _rows(frame.iloc[start : start + rng.choice([1, 1, 2, 5, 17, 40])], columns)
         if roll < 0.75:
             kind = rng.choice(["csv", "csv-header", "json", "json-arrays", "jsonl"])
             body, content_type = _encode(rows, columns, kind)
@@ -112,7 +117,7 @@ def check(case: Case, reply) -> None:
     if case.answer_type == "text/csv":
         got = csv_predictions(reply.body)
         assert [label for label, _ in got] == [p["label"] for p in case.expected]
-        assert all(abs(s - p["score"]) < 1e-5 for (_, s), p in zip(got, case.expected))
+        assert all(abs(s - p["score"]) < 1e-5 for (_, s), p in zip(got, case.expected, strict=True))
     elif case.answer_type == "application/json":
         assert_same_predictions(reply.json()["predictions"], case.expected)
     else:
@@ -125,12 +130,14 @@ def metric(server: Server, name: str, model: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_concurrent_mixed_traffic_matches_offline_predictor(two_models: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+def test_concurrent_mixed_traffic_matches_offline_predictor(
+    two_models: Server, tiny_predictor: Predictor, tiny_frames
+) -> None:
     cases = make_cases(tiny_predictor, tiny_frames[1], count=160, seed=11)
     before = (metric(two_models, "BsmRequests", "tiny"), metric(two_models, "BsmBatches", "tiny"))
     with ThreadPoolExecutor(max_workers=16) as pool:
         replies = list(pool.map(lambda c: two_models.post("/predictions/tiny", c.body, c.headers), cases))
-    for case, reply in zip(cases, replies):
+    for case, reply in zip(cases, replies, strict=True):
         check(case, reply)
     assert {c.status for c in cases} >= {200, 400, 406, 415}
     requests = metric(two_models, "BsmRequests", "tiny") - before[0]
@@ -140,7 +147,9 @@ def test_concurrent_mixed_traffic_matches_offline_predictor(two_models: Server, 
     assert batches < requests / 1.5, (requests, batches)
 
 
-def test_every_route_reaches_each_model(two_models: Server, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames) -> None:
+def test_every_route_reaches_each_model(
+    two_models: Server, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames
+) -> None:
     frame = tiny_frames[1].head(3)
     for name, predictor in (("tiny", tiny_predictor), ("other", other_predictor)):
         rows = json.loads(frame[predictor.columns].to_json(orient="records"))
@@ -194,18 +203,21 @@ def test_archive_is_self_contained(two_models: Server, tmp_path: Path) -> None:
         "p = Predictor.from_dir(sys.argv[1]);"
         "print(p.predict([['s', 'where is my order', 'US', 'email', 1, 2]])[0]['label'])"
     )
-    result = subprocess.run([sys.executable, "-S", "-c", script, str(tmp_path), site_packages],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(tmp_path), site_packages], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() in Predictor.from_dir(tmp_path).labels
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode),
-       # Not form-urlencoded: TorchServe's frontend parses those bodies itself, and a malformed
-       # one ("=x") gets a 500 from its Java decoder before our handler runs (README, Security).
-       media=st.sampled_from(["text/csv", "application/json", "application/jsonlines", "text/plain", "application/xml"]),
-       accept=st.sampled_from(["", "*/*", "text/csv", "image/png", "application/json"]))
+@given(
+    body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode),
+    # Not form-urlencoded: TorchServe's frontend parses those bodies itself, and a malformed
+    # one ("=x") gets a 500 from its Java decoder before our handler runs (README, Security).
+    media=st.sampled_from(["text/csv", "application/json", "application/jsonlines", "text/plain", "application/xml"]),
+    accept=st.sampled_from(["", "*/*", "text/csv", "image/png", "application/json"]),
+)
 def test_bounded_fuzz_against_the_live_server(two_models: Server, body: bytes, media: str, accept: str) -> None:
     headers = {"Content-Type": media, **({"Accept": accept} if accept else {})}
     reply = two_models.post("/predictions/tiny", body, headers)
@@ -215,7 +227,9 @@ def test_bounded_fuzz_against_the_live_server(two_models: Server, body: bytes, m
 
 
 def test_a_form_body_is_refused_as_unsupported(two_models: Server) -> None:
-    reply = two_models.post("/predictions/tiny", b"subject=s&message=hello", {"Content-Type": "application/x-www-form-urlencoded"})
+    reply = two_models.post(
+        "/predictions/tiny", b"subject=s&message=hello", {"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert reply.status == 415 and "use one of" in reply.json()["message"]
 
 
@@ -231,6 +245,6 @@ def test_soak(two_models: Server, tiny_predictor: Predictor, tiny_frames) -> Non
     cases = make_cases(tiny_predictor, tiny_frames[1], count=int(os.environ.get("BSM_SOAK_REQUESTS", "5000")), seed=99)
     with ThreadPoolExecutor(max_workers=32) as pool:
         replies = list(pool.map(lambda c: two_models.post("/predictions/tiny", c.body, c.headers), cases))
-    for case, reply in zip(cases, replies):
+    for case, reply in zip(cases, replies, strict=True):
         check(case, reply)
     assert two_models.ts.workers_ready()

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from handler import Predictor
-from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE, load_artifacts
 from handler.errors import ArtifactError
+from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE, load_artifacts
 
 
 def _plain(value: Any) -> bool:
@@ -38,7 +38,9 @@ def test_files_load_weights_only_and_hold_plain_data(tiny_model_dir: Path) -> No
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
 
-def test_save_then_load_gives_identical_predictions(tiny_predictor: Predictor, tiny_model_dir: Path, tiny_frames) -> None:
+def test_save_then_load_gives_identical_predictions(
+    tiny_predictor: Predictor, tiny_model_dir: Path, tiny_frames
+) -> None:
     loaded = Predictor.from_dir(tiny_model_dir)
     assert loaded.predict(tiny_frames[1]) == tiny_predictor.predict(tiny_frames[1])
     assert loaded.artifacts.metrics == tiny_predictor.artifacts.metrics
@@ -94,10 +96,19 @@ def _edit(model_copy: Path, change) -> None:
         (lambda d: d["pipeline"].pop("tokenizer"), "key 'pipeline.tokenizer' is missing"),
         (lambda d: d.update(labels=["only"]), "key 'labels' is \\['only'\\], expected 2 or more"),
         (lambda d: d["labels"].append("extra"), "key 'model_config.num_labels' is 6, expected 7"),
-        (lambda d: d["pipeline"]["text"]["message"][0].update(name="nope"), "key 'pipeline' is invalid: .*unknown processor 'nope'"),
+        (
+            lambda d: d["pipeline"]["text"]["message"][0].update(name="nope"),
+            "key 'pipeline' is invalid: .*unknown processor 'nope'",
+        ),
         (lambda d: d["model_config"].update(bogus=1), "key 'model_config' is invalid"),
-        (lambda d: d["pipeline"]["categorical"]["channel"]["state"].update(categories_=[]), "key 'model_config.cardinalities' is \\[.*\\], expected \\[.*\\] \\(from the fitted"),
-        (lambda d: d["pipeline"]["tokenizer"]["state"].update(tokenizer_json_=None), "key 'pipeline.tokenizer.state' holds no tokenizer JSON"),
+        (
+            lambda d: d["pipeline"]["categorical"]["channel"]["state"].update(categories_=[]),
+            "key 'model_config.cardinalities' is \\[.*\\], expected \\[.*\\] \\(from the fitted",
+        ),
+        (
+            lambda d: d["pipeline"]["tokenizer"]["state"].update(tokenizer_json_=None),
+            "key 'pipeline.tokenizer.state' holds no tokenizer JSON",
+        ),
     ],
 )
 def test_invalid_artifacts_name_key_and_expectation(model_copy: Path, change, message: str) -> None:

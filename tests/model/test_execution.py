@@ -9,13 +9,15 @@ import pytest
 import torch
 
 from handler import Predictor
+from handler.inference.settings import ServingSettings
 from handler.model import execution
 from handler.model.execution import Execution
-from handler.inference.settings import ServingSettings
 
 
-@pytest.mark.parametrize("text, expected", [("fp32", Execution.FP32), (" BF16 ", Execution.BF16),
-                                            ("int8", Execution.INT8), ("auto", Execution.AUTO)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("fp32", Execution.FP32), (" BF16 ", Execution.BF16), ("int8", Execution.INT8), ("auto", Execution.AUTO)],
+)
 def test_parse(text: str, expected: Execution) -> None:
     assert Execution.parse(text) is expected
 
@@ -28,7 +30,10 @@ def test_parse_names_the_allowed_modes() -> None:
 def test_setting_comes_from_the_model_config_then_the_environment() -> None:
     assert ServingSettings.load({}, env={}).execution is Execution.AUTO
     assert ServingSettings.load({"handler": {"execution": "int8"}}, env={}).execution is Execution.INT8
-    assert ServingSettings.load({"handler": {"execution": "int8"}}, env={"BSM_EXECUTION": "fp32"}).execution is Execution.FP32
+    assert (
+        ServingSettings.load({"handler": {"execution": "int8"}}, env={"BSM_EXECUTION": "fp32"}).execution
+        is Execution.FP32
+    )
     with pytest.raises(ValueError, match="execution mode is 'fast'"):
         ServingSettings.load(None, env={"BSM_EXECUTION": "fast"})
 
@@ -40,14 +45,18 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
     assert execution.cpu_flags(tmp_path / "absent") == set()
 
 
-@pytest.mark.parametrize("flags, expected", [({"avx512_bf16"}, True), ({"amx_bf16", "avx2"}, True),
-                                             ({"avx512f", "avx2"}, False), (set(), False)])
+@pytest.mark.parametrize(
+    "flags, expected",
+    [({"avx512_bf16"}, True), ({"amx_bf16", "avx2"}, True), ({"avx512f", "avx2"}, False), (set(), False)],
+)
 def test_native_bf16(flags: set[str], expected: bool) -> None:
     assert execution.native_bf16(flags) is expected
 
 
 @pytest.mark.parametrize("native, expected", [(True, Execution.BF16), (False, Execution.FP32)])
-def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch, native: bool, expected: Execution) -> None:
+def test_auto_picks_bf16_only_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool, expected: Execution
+) -> None:
     monkeypatch.setattr(execution, "native_bf16", lambda flags=None: native)
     assert execution.resolve(Execution.AUTO, torch.device("cpu")) is expected
     assert execution.resolve(Execution.INT8, torch.device("cpu")) is Execution.INT8

@@ -35,8 +35,9 @@ def test_the_encoder_sees_lengths_rounded_to_the_pad_multiple(tiny_predictor: Pr
     rows = [["subject", "x " * n, "US", "email", 1, 2] for n in (1, 5, 20, 70)]
     pad = tiny_predictor.artifacts.pipeline.tokenizer.pad_id
     model, seen = tiny_predictor.model, []
-    hook = model.encoder.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape[1]),
-                                               with_kwargs=True)
+    hook = model.encoder.register_forward_hook(
+        lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
     try:
         with torch.inference_mode():
             alone = [model(**collate(tiny_predictor.preprocess([row]), pad)) for row in rows]

@@ -28,8 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from tools.bench.runner import BenchConfig, run
 
-    options: dict[str, Any] = {"model_dir": args.model_dir, "out": args.out, "data": args.data,
-                               "baseline": not args.no_baseline, "startup": not args.no_startup}
+    options: dict[str, Any] = {
+        "model_dir": args.model_dir,
+        "out": args.out,
+        "data": args.data,
+        "baseline": not args.no_baseline,
+        "startup": not args.no_startup,
+    }
     try:
         if args.execution:
             options["execution"] = Execution.parse(args.execution)

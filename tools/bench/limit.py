@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from handler.model.execution import Execution
 from handler.inference.predictor import BatchLimits, Predictor
+from handler.model.execution import Execution
 
 Rows = list[dict[str, Any]]
 
@@ -50,8 +50,9 @@ class LimitResult:
         return self.rows_per_s_by_batch[self.best_batch]
 
 
-def measure_modes(model_dir: Path, rows: Rows, modes: Sequence[Execution], batch: int, threads: int,
-                  batching_rows: int = 200) -> list[ModeResult]:
+def measure_modes(
+    model_dir: Path, rows: Rows, modes: Sequence[Execution], batch: int, threads: int, batching_rows: int = 200
+) -> list[ModeResult]:
     """Speed of each mode, its agreement with fp32 on `rows`, and labels its batching moves."""
     torch.set_num_threads(threads)
     results, reference = [], None
@@ -65,18 +66,21 @@ def measure_modes(model_dir: Path, rows: Rows, modes: Sequence[Execution], batch
         some = predictor.preprocess(rows[:batching_rows])
         alone = predictor.forward(some, BatchLimits(max_rows=1)).argmax(1)
         moved = int((alone != probabilities[:batching_rows].argmax(1)).sum())
-        results.append(ModeResult(
-            execution=predictor.execution.value,
-            rows_per_s=speed,
-            agreement=float((probabilities.argmax(1) == reference.argmax(1)).mean()),
-            max_probability_diff=float(np.abs(probabilities - reference).max()),
-            moved_by_batching=moved,
-        ))
+        results.append(
+            ModeResult(
+                execution=predictor.execution.value,
+                rows_per_s=speed,
+                agreement=float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+                max_probability_diff=float(np.abs(probabilities - reference).max()),
+                moved_by_batching=moved,
+            )
+        )
     return results
 
 
-def _limit_worker(model_dir: Path, execution: str, threads: int, rows: Rows, batches: Sequence[int],
-                  barrier: Any, results: Any) -> None:
+def _limit_worker(
+    model_dir: Path, execution: str, threads: int, rows: Rows, batches: Sequence[int], barrier: Any, results: Any
+) -> None:
     """One process of the limit run: load, warm up, then time each batch size in step with the others."""
     torch.set_num_threads(threads)
     predictor = Predictor.from_dir(model_dir, execution=execution)
@@ -96,13 +100,20 @@ def single_row_latency(model_dir: Path, rows: Rows, execution: str, threads: int
     latencies = []
     for i in range(calls):
         began = time.perf_counter()
-        predictor.predict(rows[i % len(rows): i % len(rows) + 1])
+        predictor.predict(rows[i % len(rows) : i % len(rows) + 1])
         latencies.append((time.perf_counter() - began) * 1000)
     return float(np.median(latencies))
 
 
-def measure_limit(model_dir: Path, rows: Rows, execution: str, workers: int, threads: int,
-                  batches: Sequence[int], single_row_calls: int) -> LimitResult:
+def measure_limit(
+    model_dir: Path,
+    rows: Rows,
+    execution: str,
+    workers: int,
+    threads: int,
+    batches: Sequence[int],
+    single_row_calls: int,
+) -> LimitResult:
     """Rows per second of `workers` processes x `threads` each, every batch size, rows shared out."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a TorchServe worker is
     barrier, results = context.Barrier(workers), context.Queue()
@@ -121,10 +132,11 @@ def measure_limit(model_dir: Path, rows: Rows, execution: str, workers: int, thr
         process.join()
         if process.exitcode != 0:
             raise RuntimeError(f"a limit process exited with {process.exitcode}")
-    by_batch = {
-        b: sum(c for c, _ in timings[b]) / max(s for _, s in timings[b]) for b in batches
-    }
+    by_batch = {b: sum(c for c, _ in timings[b]) / max(s for _, s in timings[b]) for b in batches}
     return LimitResult(
-        execution=execution, workers=workers, threads=threads, rows_per_s_by_batch=by_batch,
+        execution=execution,
+        workers=workers,
+        threads=threads,
+        rows_per_s_by_batch=by_batch,
         single_row_ms=single_row_latency(model_dir, rows, execution, threads, single_row_calls),
     )

@@ -12,12 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 Results = dict[str, Any]
-LABELS = {("torchserve", "single"): "ours, 1-row requests", ("torchserve", "multi"): "ours, {n}-row requests",
-          ("flask", "single"): "Flask baseline, 1-row requests", ("flask", "multi"): "Flask baseline, {n}-row requests"}
+LABELS = {
+    ("torchserve", "single"): "ours, 1-row requests",
+    ("torchserve", "multi"): "ours, {n}-row requests",
+    ("flask", "single"): "Flask baseline, 1-row requests",
+    ("flask", "multi"): "Flask baseline, {n}-row requests",
+}
 
 
 def _runs(results: Results, system: str, kind: str) -> list[dict[str, Any]]:
-    return sorted((r for r in results["runs"] if r["system"] == system and r["kind"] == kind), key=lambda r: r["clients"])
+    return sorted(
+        (r for r in results["runs"] if r["system"] == system and r["kind"] == kind), key=lambda r: r["clients"]
+    )
 
 
 def _at(results: Results, system: str, kind: str, clients: int) -> dict[str, Any] | None:
@@ -32,32 +38,68 @@ def targets(results: Results) -> list[tuple[str, str, str, bool | None]]:
     if ours:
         best = max(ours, key=lambda r: r["rows_per_s"])
         ratio = best["rows_per_s"] / limit
-        rows.append(("saturated server / in-process limit", f"{ratio:.2f}x ({best['rows_per_s']:.0f} vs {limit:.0f} rows/s, "
-                     f"{best['kind']} x{best['clients']})", ">= 0.90x", ratio >= 0.9))
+        rows.append(
+            (
+                "saturated server / in-process limit",
+                f"{ratio:.2f}x ({best['rows_per_s']:.0f} vs {limit:.0f} rows/s, {best['kind']} x{best['clients']})",
+                ">= 0.90x",
+                ratio >= 0.9,
+            )
+        )
     ts16, flask16 = _at(results, "torchserve", "single", 16), _at(results, "flask", "single", 16)
     if ts16 and flask16:
         ratio = ts16["rows_per_s"] / flask16["rows_per_s"]
-        rows.append(("16 single-row clients: ours / Flask rows/s", f"{ratio:.2f}x ({ts16['rows_per_s']:.0f} vs "
-                     f"{flask16['rows_per_s']:.0f})", ">= 3x", ratio >= 3))
-        rows.append(("16 single-row clients: p99, ours vs Flask", f"{ts16['p99_ms']:.0f} vs {flask16['p99_ms']:.0f} ms",
-                     "lower", ts16["p99_ms"] < flask16["p99_ms"]))
+        rows.append(
+            (
+                "16 single-row clients: ours / Flask rows/s",
+                f"{ratio:.2f}x ({ts16['rows_per_s']:.0f} vs {flask16['rows_per_s']:.0f})",
+                ">= 3x",
+                ratio >= 3,
+            )
+        )
+        rows.append(
+            (
+                "16 single-row clients: p99, ours vs Flask",
+                f"{ts16['p99_ms']:.0f} vs {flask16['p99_ms']:.0f} ms",
+                "lower",
+                ts16["p99_ms"] < flask16["p99_ms"],
+            )
+        )
     ts1 = _at(results, "torchserve", "single", 1)
     if ts1:
         gap = ts1["p50_ms"] - results["limit"]["single_row_ms"]
-        rows.append(("1 client: p50 minus in-process one-row latency", f"{gap:+.1f} ms ({ts1['p50_ms']:.1f} vs "
-                     f"{results['limit']['single_row_ms']:.1f} ms)", "<= 5 ms", gap <= 5))
+        rows.append(
+            (
+                "1 client: p50 minus in-process one-row latency",
+                f"{gap:+.1f} ms ({ts1['p50_ms']:.1f} vs {results['limit']['single_row_ms']:.1f} ms)",
+                "<= 5 ms",
+                gap <= 5,
+            )
+        )
     transform = next((r for r in results["runs"] if r["kind"] == "transform"), None)
     if transform:
         ratio = transform["rows_per_s"] / limit
-        rows.append((f"{transform['rows_per_request']}-row requests / in-process limit",
-                     f"{ratio:.2f}x ({transform['rows_per_s']:.0f} rows/s)", ">= 0.90x", ratio >= 0.9))
+        rows.append(
+            (
+                f"{transform['rows_per_request']}-row requests / in-process limit",
+                f"{ratio:.2f}x ({transform['rows_per_s']:.0f} rows/s)",
+                ">= 0.90x",
+                ratio >= 0.9,
+            )
+        )
     # A default must also answer the same whatever the batch: "correct under any batching".
     eligible = [m for m in results["modes"] if m["agreement"] >= 0.99 and m["moved_by_batching"] == 0]
     if eligible:
         fastest = max(eligible, key=lambda m: m["rows_per_s"])["execution"]
         chosen = results["config"]["resolved_execution"]
-        rows.append(("default = fastest mode with >= 99% agreement and no label moved by batching",
-                     f"default {chosen}, fastest {fastest}", "equal", chosen == fastest))
+        rows.append(
+            (
+                "default = fastest mode with >= 99% agreement and no label moved by batching",
+                f"default {chosen}, fastest {fastest}",
+                "equal",
+                chosen == fastest,
+            )
+        )
     return rows
 
 
@@ -69,32 +111,43 @@ def markdown(results: Results) -> str:
     """The whole report."""
     m, c = results["machine"], results["config"]
     lines = [
-        "# Benchmark", "",
+        "# Benchmark",
+        "",
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; bf16 instructions: "
         f"{', '.join(m['bf16_instructions']) or 'none'}; Python {m['python']}, torch {m['torch']}; {m['date']}.",
         f"Server: {c['workers']} workers x {c['threads_per_worker']} torch threads, execution {c['execution']} "
         f"(= {c['resolved_execution']} here), batchSize {c['batchSize']}, maxBatchDelay {c['maxBatchDelay']} ms, "
         f"handler {c['handler']}. {c['duration_s']:g} s per load point{' (quick run)' if c['quick'] else ''}; "
-        f"clients and servers share the machine's cores.", "",
-        "## Execution modes (in process, all cores, micro-batches of 8)", "",
+        f"clients and servers share the machine's cores.",
+        "",
+        "## Execution modes (in process, all cores, micro-batches of 8)",
+        "",
         f"| mode | rows/s | vs fp32 | labels equal to fp32 ({c['rows']} rows) | largest probability difference "
         "| labels moved by batching (1 vs 8 rows, first 200) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     fp32 = results["modes"][0]["rows_per_s"]
     for mode in results["modes"]:
-        lines.append(f"| {mode['execution']} | {mode['rows_per_s']:.1f} | {mode['rows_per_s'] / fp32:.2f}x | "
-                     f"{mode['agreement']:.2%} | {mode['max_probability_diff']:.4f} | {mode['moved_by_batching']} |")
+        lines.append(
+            f"| {mode['execution']} | {mode['rows_per_s']:.1f} | {mode['rows_per_s'] / fp32:.2f}x | "
+            f"{mode['agreement']:.2%} | {mode['max_probability_diff']:.4f} | {mode['moved_by_batching']} |"
+        )
     limit = results["limit"]
     lines += [
-        "", f"## The limit: offline Predictor, {limit['workers']} processes x {limit['threads']} threads, "
-        f"{limit['execution']}", "",
+        "",
+        f"## The limit: offline Predictor, {limit['workers']} processes x {limit['threads']} threads, "
+        f"{limit['execution']}",
+        "",
         "| micro-batch rows | " + " | ".join(str(b) for b in limit["rows_per_s_by_batch"]) + " |",
         "|---|" + "---:|" * len(limit["rows_per_s_by_batch"]),
-        "| rows/s | " + " | ".join(f"{v:.1f}" for v in limit["rows_per_s_by_batch"].values()) + " |", "",
-        f"One row through `predict()` in one worker's layout: p50 {limit['single_row_ms']:.1f} ms.", "",
-        "## Under load", "",
-        "| server | rows/request | clients | rows/s | p50 ms | p95 ms | p99 ms | errors | CPU cores used | peak RSS per process (MB) |",
+        "| rows/s | " + " | ".join(f"{v:.1f}" for v in limit["rows_per_s_by_batch"].values()) + " |",
+        "",
+        f"One row through `predict()` in one worker's layout: p50 {limit['single_row_ms']:.1f} ms.",
+        "",
+        "## Under load",
+        "",
+        "| server | rows/request | clients | rows/s | p50 ms | p95 ms | p99 ms | errors | CPU cores used "
+        "| peak RSS per process (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results["runs"]:
@@ -102,13 +155,18 @@ def markdown(results: Results) -> str:
         lines.append(
             f"| {'ours' if r['system'] == 'torchserve' else 'Flask'} ({r['kind']}) | {r['rows_per_request']} | "
             f"{r['clients']} | {r['rows_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{errors} | {_fmt_usage(r['cpu_cores'], '{:.2f}')} | {_fmt_usage(r['max_rss_mb'], '{:.0f}')} |")
+            f"{errors} | {_fmt_usage(r['cpu_cores'], '{:.2f}')} | {_fmt_usage(r['max_rss_mb'], '{:.0f}')} |"
+        )
     startup = results.get("startup")
     if startup:
-        lines += ["", "## Start-up (SageMaker `serve`, the archive in /opt/ml/model)", "",
-                  f"/ping 200 after {startup['ping_seconds']:.1f} s; model load per worker "
-                  f"{', '.join(f'{v / 1000:.1f} s' for v in startup['model_load_ms'])}; resident memory per worker "
-                  f"{', '.join(f'{v:.0f} MB' for v in startup['worker_rss_mb'])}."]
+        lines += [
+            "",
+            "## Start-up (SageMaker `serve`, the archive in /opt/ml/model)",
+            "",
+            f"/ping 200 after {startup['ping_seconds']:.1f} s; model load per worker "
+            f"{', '.join(f'{v / 1000:.1f} s' for v in startup['model_load_ms'])}; resident memory per worker "
+            f"{', '.join(f'{v:.0f} MB' for v in startup['worker_rss_mb'])}.",
+        ]
     lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for name, measured, goal, met in targets(results):
         lines.append(f"| {name} | {measured} | {goal} | {'yes' if met else 'no'} |")
@@ -122,8 +180,13 @@ def plot_throughput(results: Results, path: Path) -> None:
     for (system, kind), label in LABELS.items():
         runs = _runs(results, system, kind)
         if runs:
-            ax.plot([r["clients"] for r in runs], [r["rows_per_s"] for r in runs], marker="o",
-                    linestyle="-" if system == "torchserve" else "--", label=label.format(n=runs[0]["rows_per_request"]))
+            ax.plot(
+                [r["clients"] for r in runs],
+                [r["rows_per_s"] for r in runs],
+                marker="o",
+                linestyle="-" if system == "torchserve" else "--",
+                label=label.format(n=runs[0]["rows_per_request"]),
+            )
     ax.axhline(results["limit"]["rows_per_s"], color="grey", linestyle=":", label="in-process limit")
     ax.set(xscale="log", xlabel="concurrent clients", ylabel="rows per second", title="Throughput")
     ax.set_xticks(_client_ticks(results))
@@ -144,8 +207,12 @@ def plot_latency(results: Results, path: Path) -> None:
         left.plot(clients, [r["p99_ms"] for r in runs], marker="^", linestyle=style, label=f"{name} p99")
         busiest = _at(results, system, "single", 16) or runs[-1]
         values = np.sort(busiest["latencies_ms"])
-        right.plot(values, np.arange(1, len(values) + 1) / len(values), linestyle=style,
-                   label=f"{name}, {busiest['clients']} clients")
+        right.plot(
+            values,
+            np.arange(1, len(values) + 1) / len(values),
+            linestyle=style,
+            label=f"{name}, {busiest['clients']} clients",
+        )
     left.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="ms", title="1-row request latency")
     left.set_xticks(_client_ticks(results))
     right.set(xscale="log", xlabel="ms", ylabel="share of requests answered", title="Latency distribution")

@@ -66,8 +66,15 @@ class BenchConfig:
     @classmethod
     def quick_run(cls, **overrides: Any) -> BenchConfig:
         """A smoke run of every part in about two minutes."""
-        values = dict(quick=True, duration=3.0, clients=(1, 4, 16), transform_rows=300,
-                      transform_requests=4, limit_batches=(1, 8, 16), rows=200)
+        values = dict(
+            quick=True,
+            duration=3.0,
+            clients=(1, 4, 16),
+            transform_rows=300,
+            transform_requests=4,
+            limit_batches=(1, 8, 16),
+            rows=200,
+        )
         return cls(**{**values, **overrides})
 
 
@@ -100,8 +107,11 @@ def csv_payloads(frame: pd.DataFrame, rows_per_request: int, count: int) -> list
     payloads = []
     for i in range(count):
         start = (i * rows_per_request) % len(frame)
-        chunk = pd.concat([frame, frame]).iloc[start:start + rows_per_request] if rows_per_request <= len(frame) \
+        chunk = (
+            pd.concat([frame, frame]).iloc[start : start + rows_per_request]
+            if rows_per_request <= len(frame)
             else frame.sample(rows_per_request, replace=True, random_state=i)
+        )
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(chunk.itertuples(index=False))
         payloads.append(Payload(out.getvalue().encode(), len(chunk)))
@@ -115,13 +125,32 @@ def to_run(system: str, kind: str, result: LoadResult, usage: list[procstats.Pro
     for u in usage:
         cores[u.role] = cores.get(u.role, 0.0) + u.cpu_cores
         rss[u.role] = max(rss.get(u.role, 0.0), u.max_rss_mb)
-    return Run(system, kind, result.clients, result.rows_per_request, result.rows_per_s,
-               result.percentile(50), result.percentile(95), result.percentile(99), result.requests,
-               result.errors, cores, rss, result.latencies_ms)
+    return Run(
+        system,
+        kind,
+        result.clients,
+        result.rows_per_request,
+        result.rows_per_s,
+        result.percentile(50),
+        result.percentile(95),
+        result.percentile(99),
+        result.requests,
+        result.errors,
+        cores,
+        rss,
+        result.latencies_ms,
+    )
 
 
-def sweep(system: str, url: str, headers: dict[str, str], root_pid: int, role: Callable[[psutil.Process], str],
-          frame: pd.DataFrame, config: BenchConfig) -> list[Run]:
+def sweep(
+    system: str,
+    url: str,
+    headers: dict[str, str],
+    root_pid: int,
+    role: Callable[[psutil.Process], str],
+    frame: pd.DataFrame,
+    config: BenchConfig,
+) -> list[Run]:
     """Single-row and multi-row requests at each client count, then batch-transform style requests."""
     runs = []
     single = csv_payloads(frame, 1, len(frame))
@@ -132,8 +161,10 @@ def sweep(system: str, url: str, headers: dict[str, str], root_pid: int, role: C
         with procstats.Sampler(root_pid, role) as sampler:
             result = run_load(url, payloads, clients, duration=config.duration, headers=headers)
         runs.append(to_run(system, kind, result, sampler.usage()))
-        log(f"{system} {kind} x{clients}: {result.rows_per_s:.1f} rows/s, p50 {result.percentile(50):.1f} ms, "
-            f"p99 {result.percentile(99):.1f} ms, errors {result.errors or 0}")
+        log(
+            f"{system} {kind} x{clients}: {result.rows_per_s:.1f} rows/s, p50 {result.percentile(50):.1f} ms, "
+            f"p99 {result.percentile(99):.1f} ms, errors {result.errors or 0}"
+        )
     return runs
 
 
@@ -141,8 +172,9 @@ def transform_run(url: str, headers: dict[str, str], root_pid: int, frame: pd.Da
     """Large requests, a few in flight: what a SageMaker batch transform job sends."""
     payloads = csv_payloads(frame, config.transform_rows, config.transform_requests)
     with procstats.Sampler(root_pid, procstats.torchserve_role) as sampler:
-        result = run_load(url, payloads, config.transform_clients, total_requests=config.transform_requests,
-                          headers=headers)
+        result = run_load(
+            url, payloads, config.transform_clients, total_requests=config.transform_requests, headers=headers
+        )
     log(f"torchserve transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s")
     return to_run("torchserve", "transform", result, sampler.usage())
 
@@ -169,10 +201,16 @@ def torchserve(archive: Path, workdir: Path, config: BenchConfig, env: dict[str,
     properties = workdir / "config.properties"
     ports = free_ports_config()
     properties.write_text(with_properties(config.properties.read_text(), ports))
-    server = TorchServe(workdir=workdir, model_store=archive.parent, config=properties,
-                        models=[f"example={archive.name}"], inference_url=ports["inference_address"],
-                        management_url=ports["management_address"], env=env,
-                        plugins=config.plugins if config.plugins and config.plugins.is_dir() else None)
+    server = TorchServe(
+        workdir=workdir,
+        model_store=archive.parent,
+        config=properties,
+        models=[f"example={archive.name}"],
+        inference_url=ports["inference_address"],
+        management_url=ports["management_address"],
+        env=env,
+        plugins=config.plugins if config.plugins and config.plugins.is_dir() else None,
+    )
     server.start(stdout=(workdir / "torchserve.log").open("wb"))
     try:
         server.wait_ready(timeout=300)
@@ -185,17 +223,38 @@ def torchserve(archive: Path, workdir: Path, config: BenchConfig, env: dict[str,
 def gunicorn(config: BenchConfig, workers: int, env: dict[str, str], logfile: Path) -> Iterator[tuple[str, int]]:
     """The Flask baseline under gunicorn, one worker per core: (URL, master pid)."""
     port = free_port()
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(Path(__file__).resolve().parent), "-w", str(workers),
-               "-b", f"127.0.0.1:{port}", "--timeout", "600", "flask_baseline:create_app()"]
-    process = subprocess.Popen(command, env={**os.environ, **env, "BSM_MODEL_DIR": str(config.model_dir.resolve()),
-                                             "BSM_BASELINE_WORKERS": str(workers)},
-                               stdout=logfile.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--chdir",
+        str(Path(__file__).resolve().parent),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "600",
+        "flask_baseline:create_app()",
+    ]
+    process = subprocess.Popen(
+        command,
+        env={
+            **os.environ,
+            **env,
+            "BSM_MODEL_DIR": str(config.model_dir.resolve()),
+            "BSM_BASELINE_WORKERS": str(workers),
+        },
+        stdout=logfile.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_ping(f"http://127.0.0.1:{port}/ping", process)
         # /ping answers as soon as one worker is up: wait for all of them to load the model.
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and len([p for p in procstats.tree(process.pid)
-                                                   if procstats.gunicorn_role(p) == "worker"]) < workers:
+        while (
+            time.monotonic() < deadline
+            and len([p for p in procstats.tree(process.pid) if procstats.gunicorn_role(p) == "worker"]) < workers
+        ):
             time.sleep(0.2)
         time.sleep(2.0)
         yield f"http://127.0.0.1:{port}/invocations", process.pid
@@ -211,20 +270,36 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
     tmp = workdir / "tmp"
     tmp.mkdir(exist_ok=True)
     port = free_port()
-    serve_env = {**os.environ, **env, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
-                 "TMPDIR": str(tmp)}
+    serve_env = {
+        **os.environ,
+        **env,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "TMPDIR": str(tmp),
+    }
     if config.sagemaker_plugins and config.sagemaker_plugins.is_dir():
         serve_env[PLUGINS_DIR] = str(config.sagemaker_plugins)
-    process = subprocess.Popen([str(Path(sys.executable).parent / "serve")], env=serve_env, cwd=workdir,
-                               stdout=(workdir / "serve.log").open("wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "serve")],
+        env=serve_env,
+        cwd=workdir,
+        stdout=(workdir / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         seconds = wait_for_ping(f"http://127.0.0.1:{port}/ping", process)
         workers = [u for u in _snapshot(process.pid) if u.role == "worker"]
         text = "\n".join(p.read_text(errors="replace") for p in [workdir / "serve.log", *tmp.rglob("*.log")])
         # The same line reaches several logs: one figure per worker (W-9000, W-9001, ...).
-        loads = list({worker: float(ms) for worker, ms in re.findall(
-            r"(W-\d+)\S* MODEL_LOG - model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms", text)}.values())
+        loads = list(
+            {
+                worker: float(ms)
+                for worker, ms in re.findall(
+                    r"(W-\d+)\S* MODEL_LOG - model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms", text
+                )
+            }.values()
+        )
     finally:
         stop_process_group(process, grace=60)
     log(f"serve: /ping 200 after {seconds:.1f} s; model load {loads} ms")
@@ -242,9 +317,13 @@ def machine() -> dict[str, Any]:
     flags = cpu_flags()
     model = next((line.split(":", 1)[1].strip() for line in _cpuinfo_lines() if line.startswith("model name")), "")
     return {
-        "cpu": model or platform.processor(), "cores": cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
-        "bf16_instructions": sorted(flags & {"avx512_bf16", "amx_bf16"}), "python": platform.python_version(),
-        "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+        "cpu": model or platform.processor(),
+        "cores": cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30),
+        "bf16_instructions": sorted(flags & {"avx512_bf16", "amx_bf16"}),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
     }
 
 
@@ -257,8 +336,19 @@ def _cpuinfo_lines() -> list[str]:
 
 def archive_model(config: BenchConfig, store: Path) -> Path:
     """The model packed by our own archive.sh, with the repository's model-config.yaml."""
-    subprocess.run([str(ROOT / "archive.sh"), str(config.model_dir), "example", "--store", str(store),
-                    "--config", str(config.model_config)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(ROOT / "archive.sh"),
+            str(config.model_dir),
+            "example",
+            "--store",
+            str(store),
+            "--config",
+            str(config.model_config),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return store / "example.mar"
 
 
@@ -281,14 +371,26 @@ def run(config: BenchConfig) -> dict[str, Any]:
     columns = _columns(config.model_dir)
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)[columns]
     rows = frame.head(config.rows).to_dict("records")
-    log(f"{len(frame)} rows from {data}; server: {workers} workers x {threads} threads, execution {execution.value} "
-        f"({resolved} here)")
+    log(
+        f"{len(frame)} rows from {data}; server: {workers} workers x {threads} threads, execution {execution.value} "
+        f"({resolved} here)"
+    )
 
     modes = measure_modes(config.model_dir, rows, [Execution.BF16, Execution.INT8], batch=8, threads=cores)
     for m in modes:
-        log(f"mode {m.execution}: {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, max diff {m.max_probability_diff:.4f}")
-    limit = measure_limit(config.model_dir, rows, resolved, workers, threads, config.limit_batches,
-                          single_row_calls=40 if config.quick else 100)
+        log(
+            f"mode {m.execution}: {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, "
+            f"max diff {m.max_probability_diff:.4f}"
+        )
+    limit = measure_limit(
+        config.model_dir,
+        rows,
+        resolved,
+        workers,
+        threads,
+        config.limit_batches,
+        single_row_calls=40 if config.quick else 100,
+    )
     log(f"limit: {limit.rows_per_s:.1f} rows/s at batch {limit.best_batch}; one row {limit.single_row_ms:.1f} ms")
 
     archive = archive_model(config, out / "store")
@@ -303,17 +405,29 @@ def run(config: BenchConfig) -> dict[str, Any]:
         runs.append(transform_run(url, headers, server.process.pid, frame, config))
     if config.baseline:
         # The note's design: a worker per core, the offline Predictor as it comes (fp32).
-        with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (url, pid):
+        with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (
+            url,
+            pid,
+        ):
             headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
             runs += sweep("flask", url, headers, pid, procstats.gunicorn_role, frame, config)
 
     results = {
         "machine": machine(),
-        "config": {"workers": workers, "threads_per_worker": threads, "execution": execution.value,
-                   "resolved_execution": resolved, "batchSize": model_config.get("batchSize"),
-                   "maxBatchDelay": model_config.get("maxBatchDelay"), "handler": model_config.get("handler", {}),
-                   "duration_s": config.duration, "quick": config.quick, "rows": len(rows),
-                   "multi_rows": config.multi_rows, "transform_rows": config.transform_rows},
+        "config": {
+            "workers": workers,
+            "threads_per_worker": threads,
+            "execution": execution.value,
+            "resolved_execution": resolved,
+            "batchSize": model_config.get("batchSize"),
+            "maxBatchDelay": model_config.get("maxBatchDelay"),
+            "handler": model_config.get("handler", {}),
+            "duration_s": config.duration,
+            "quick": config.quick,
+            "rows": len(rows),
+            "multi_rows": config.multi_rows,
+            "transform_rows": config.transform_rows,
+        },
         "modes": [asdict(m) for m in modes],
         "limit": {**asdict(limit), "best_batch": limit.best_batch, "rows_per_s": limit.rows_per_s},
         "startup": startup,

@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
@@ -115,8 +114,16 @@ def in_process_sender(service: BatchInference, content_type: str, accept: str) -
     return send
 
 
-def transform_file(path: Path, out: Path, send: Send, content_type: str, max_bytes: int,
-                   concurrency: int, join_input: bool, progress: bool = True) -> int:
+def transform_file(
+    path: Path,
+    out: Path,
+    send: Send,
+    content_type: str,
+    max_bytes: int,
+    concurrency: int,
+    join_input: bool,
+    progress: bool = True,
+) -> int:
     """Write `<out>/<name>.out` with one line per input record, in order; returns the record count."""
     records = records_of(path.read_bytes())
     payloads = split_payloads(records, max_bytes)
@@ -136,7 +143,7 @@ def transform_file(path: Path, out: Path, send: Send, content_type: str, max_byt
     target = out / (path.name + ".out")
     tmp = target.with_suffix(target.suffix + ".partial")
     with tmp.open("wb") as handle:
-        for record, output in zip(records, outputs):
+        for record, output in zip(records, outputs, strict=True):
             handle.write(join(record, output, content_type) if join_input else output)
     tmp.replace(target)  # no output file at all for an input that failed, as SageMaker does
     return len(records)

@@ -29,26 +29,32 @@ class SageMakerEnvironment(Settings):
 
     base_dir: Path = setting(Path("/opt/ml"), "root of SageMaker's layout", env=toolkit.BASE_PATH_ENV)
     port: int = setting(8080, "the port SageMaker calls", low=1, high=65535, env=toolkit.BIND_TO_PORT_ENV)
-    safe_port_range: str | None = setting(None, "LOW-HIGH: ports for the loopback-only servers",
-                                          env=toolkit.SAFE_PORT_RANGE_ENV)
+    safe_port_range: str | None = setting(
+        None, "LOW-HIGH: ports for the loopback-only servers", env=toolkit.SAFE_PORT_RANGE_ENV
+    )
     workers: int | None = setting(None, "workers; unset: one per 2 cores", low=1, env=toolkit.MODEL_SERVER_WORKERS_ENV)
     timeout: int = setting(60, "s SageMaker waits for an answer", low=1, env=toolkit.MODEL_SERVER_TIMEOUT_ENV)
-    default_accept: str | None = setting(None, "response format when Accept is missing or */*",
-                                         env=ServingSettings.variables()["default_accept"])
-    max_payload_mb: int = setting(6, "request and response bodies", low=1, high=MAX_PAYLOAD_MB,
-                                  env=toolkit.MAX_REQUEST_SIZE)
+    default_accept: str | None = setting(
+        None, "response format when Accept is missing or */*", env=ServingSettings.variables()["default_accept"]
+    )
+    max_payload_mb: int = setting(
+        6, "request and response bodies", low=1, high=MAX_PAYLOAD_MB, env=toolkit.MAX_REQUEST_SIZE
+    )
     multi_model: bool = setting(False, "a multi-model endpoint", env=toolkit.MULTI_MODEL_ENV)
     batch_size: int = setting(16, "requests per dynamic batch", low=1, env="SAGEMAKER_TS_BATCH_SIZE")
     max_batch_delay: int = setting(2, "ms to wait for more requests", low=0, env="SAGEMAKER_TS_MAX_BATCH_DELAY")
     min_workers: int | None = setting(None, "workers at least", low=1, env="SAGEMAKER_TS_MIN_WORKERS")
     max_workers: int | None = setting(None, "workers at most", low=1, env="SAGEMAKER_TS_MAX_WORKERS")
-    response_timeout: int | None = setting(None, "s per batch; unset: the timeout", low=1,
-                                           env="SAGEMAKER_TS_RESPONSE_TIMEOUT")
+    response_timeout: int | None = setting(
+        None, "s per batch; unset: the timeout", low=1, env="SAGEMAKER_TS_RESPONSE_TIMEOUT"
+    )
     batch_transform: bool = setting(False, "a batch transform job", env="SAGEMAKER_BATCH")
-    batch_strategy: BatchStrategy = setting(BatchStrategy.MULTI_RECORD, "how records are packed",
-                                            env="SAGEMAKER_BATCH_STRATEGY")
-    max_concurrent_transforms: int | None = setting(None, "requests a job keeps in flight", low=1,
-                                                    env="SAGEMAKER_MAX_CONCURRENT_TRANSFORMS")
+    batch_strategy: BatchStrategy = setting(
+        BatchStrategy.MULTI_RECORD, "how records are packed", env="SAGEMAKER_BATCH_STRATEGY"
+    )
+    max_concurrent_transforms: int | None = setting(
+        None, "requests a job keeps in flight", low=1, env="SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+    )
 
 
 def hosting_settings(env: Mapping[str, str], cores: int) -> HostingSettings:
@@ -70,9 +76,7 @@ def hosting_settings(env: Mapping[str, str], cores: int) -> HostingSettings:
     min_workers = raw.min_workers or workers
     max_workers = raw.max_workers or max(workers, min_workers)
     if max_workers < min_workers:
-        raise ConfigError(
-            f"{names['max_workers']} is {max_workers}, below {names['min_workers']} {min_workers}"
-        )
+        raise ConfigError(f"{names['max_workers']} is {max_workers}, below {names['min_workers']} {min_workers}")
     return HostingSettings(
         base_dir=raw.base_dir,
         port=raw.port,

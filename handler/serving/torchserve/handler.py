@@ -53,7 +53,10 @@ class ModelHandler(BaseHandler):
         self.initialized = True
         log.info(
             "model %s ready on %s, %s, %d torch threads, in %.0f ms",
-            context.model_name, self.device, predictor.execution.value, threads,
+            context.model_name,
+            self.device,
+            predictor.execution.value,
+            threads,
             (time.perf_counter() - started) * 1000,
         )
 
@@ -62,12 +65,14 @@ class ModelHandler(BaseHandler):
         requests = []
         for idx, item in enumerate(data):
             headers = context.get_all_request_header(idx)
-            requests.append(Request(
-                body=item.get("body", item.get("data")),
-                content_type=_header(headers, "Content-Type"),
-                accept=_header(headers, "Accept"),
-                request_id=context.get_request_id(idx) or "",
-            ))
+            requests.append(
+                Request(
+                    body=item.get("body", item.get("data")),
+                    content_type=_header(headers, "Content-Type"),
+                    accept=_header(headers, "Accept"),
+                    request_id=context.get_request_id(idx) or "",
+                )
+            )
         served = self.service.serve(requests)
         for idx, response in enumerate(served.responses):
             context.set_response_status(response.status, response.phrase, idx)

@@ -62,8 +62,11 @@ def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir
         }
     if not settings.multi_model:
         per_model = {
-            "defaultVersion": True, "minWorkers": settings.min_workers, "maxWorkers": settings.max_workers,
-            "batchSize": settings.batch_size, "maxBatchDelay": settings.max_batch_delay,
+            "defaultVersion": True,
+            "minWorkers": settings.min_workers,
+            "maxWorkers": settings.max_workers,
+            "batchSize": settings.batch_size,
+            "maxBatchDelay": settings.max_batch_delay,
             "responseTimeout": settings.response_timeout,
         }
         properties["models"] = json.dumps({MODEL_NAME: {"1.0": per_model}})
@@ -78,9 +81,7 @@ def model_source(model_dir: Path) -> tuple[Path, str]:
     if len(archives) == 1:
         return model_dir, archives[0].name
     found = sorted(p.name for p in model_dir.iterdir()) if model_dir.is_dir() else "no such directory"
-    raise ArtifactError(
-        f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}"
-    )
+    raise ArtifactError(f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}")
 
 
 def check_model(model_dir: Path) -> str:
@@ -104,9 +105,7 @@ def plugins_dir(env: Mapping[str, str]) -> Path:
     checkout = Path(__file__).resolve().parents[3] / "build" / "plugins" / "sagemaker"
     folder = (Path(explicit) if explicit else checkout).resolve()  # TorchServe runs in another working directory
     if not (folder / PLUGINS_JAR).is_file():
-        raise FileNotFoundError(
-            f"{folder / PLUGINS_JAR} not found: build it with `make plugins` or set {PLUGINS_DIR}"
-        )
+        raise FileNotFoundError(f"{folder / PLUGINS_JAR} not found: build it with `make plugins` or set {PLUGINS_DIR}")
     return folder
 
 
@@ -125,12 +124,19 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
     config = workdir / "config.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in hosting_properties(settings, store, plugins).items()))
     server = TorchServe(
-        workdir=workdir, model_store=store, config=config, models=models,
-        inference_url=f"http://127.0.0.1:{settings.port}", env=dict(worker_env),
+        workdir=workdir,
+        model_store=store,
+        config=config,
+        models=models,
+        inference_url=f"http://127.0.0.1:{settings.port}",
+        env=dict(worker_env),
     )
     mode = "multi-model" if settings.multi_model else "single-model"
-    print(f"serve: starting TorchServe ({mode}) on port {settings.port} with {settings.workers} workers "
-          f"x {settings.threads} threads", flush=True)
+    print(
+        f"serve: starting TorchServe ({mode}) on port {settings.port} with {settings.workers} workers "
+        f"x {settings.threads} threads",
+        flush=True,
+    )
 
     def check_while_starting() -> None:
         # TorchServe opens its socket meanwhile; /ping stays 503 until a worker has the model.

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from handler.errors import ArtifactError, ConfigError
 from handler.serving.process import stop_process_group
@@ -37,9 +38,14 @@ class TorchServe:
         """The torchserve launcher command, in the foreground."""
         launcher = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or "torchserve"
         command = [
-            launcher, "--start", "--foreground", "--ncs",
-            "--model-store", str(self.model_store.resolve()),
-            "--ts-config", str(self.config.resolve()),
+            launcher,
+            "--start",
+            "--foreground",
+            "--ncs",
+            "--model-store",
+            str(self.model_store.resolve()),
+            "--ts-config",
+            str(self.config.resolve()),
         ]
         if self.plugins is not None:
             command += ["--plugins-path", str(self.plugins.resolve())]
@@ -55,11 +61,21 @@ class TorchServe:
         workdir = self.workdir.resolve()  # the launcher runs there: relative paths would break
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "LOG_LOCATION": str(workdir / "logs"),
-               "METRICS_LOCATION": str(workdir / "logs"), **self.env}
+        env = {
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "TEMP": str(tmp),
+            "LOG_LOCATION": str(workdir / "logs"),
+            "METRICS_LOCATION": str(workdir / "logs"),
+            **self.env,
+        }
         self.process = subprocess.Popen(
-            self.command(), cwd=workdir, env=env, start_new_session=True,
-            stdout=stdout, stderr=subprocess.STDOUT if stdout is not None else None,
+            self.command(),
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout is not None else None,
         )
 
     @property
@@ -79,7 +95,7 @@ class TorchServe:
         token = self.token(kind)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _get(self, url: str, kind: str) -> object:
+    def _get(self, url: str, kind: str) -> Any:
         request = urllib.request.Request(url, headers=self.headers(kind))
         with urllib.request.urlopen(request, timeout=2) as response:
             return json.loads(response.read())
@@ -93,7 +109,7 @@ class TorchServe:
         names = [m.split("=", 1)[0] for m in self.models]
         for name in names:
             described = self._get(f"{self.management_url}/models/{name}", "management")
-            workers = [w for entry in described for w in entry.get("workers", [])]  # type: ignore[union-attr]
+            workers = [w for entry in described for w in entry.get("workers", [])]
             if not workers or any(w.get("status") != "READY" for w in workers):
                 return False
         return True

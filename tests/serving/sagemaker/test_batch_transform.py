@@ -11,7 +11,14 @@ import pytest
 
 from handler import Predictor
 from handler.serving.sagemaker.batch_transform import (
-    HttpSender, TransformError, in_process_sender, in_process_service, join, records_of, split_payloads, transform_file,
+    HttpSender,
+    TransformError,
+    in_process_sender,
+    in_process_service,
+    join,
+    records_of,
+    split_payloads,
+    transform_file,
 )
 
 
@@ -49,15 +56,19 @@ def _csv(frame, columns, path: Path) -> Path:
     return path
 
 
-def test_in_process_file_matches_the_predictor(tiny_model_dir: Path, tiny_predictor: Predictor, tiny_frames, tmp_path: Path) -> None:
+def test_in_process_file_matches_the_predictor(
+    tiny_model_dir: Path, tiny_predictor: Predictor, tiny_frames, tmp_path: Path
+) -> None:
     source = _csv(tiny_frames[1], tiny_predictor.columns, tmp_path / "part.csv")
     send = in_process_sender(in_process_service(tiny_model_dir), "text/csv", "text/csv")
     rows = transform_file(source, tmp_path, send, "text/csv", 2000, concurrency=2, join_input=True, progress=False)
     lines = (tmp_path / "part.csv.out").read_text().splitlines()
     assert rows == len(lines) == len(tiny_frames[1])
     inputs = source.read_text().splitlines()
-    expected = tiny_predictor.predict_labels(tiny_frames[1].assign(message=tiny_frames[1]["message"].str.replace(r"\s*\n\s*", " ", regex=True)))
-    for line, original, label in zip(lines, inputs, expected):
+    expected = tiny_predictor.predict_labels(
+        tiny_frames[1].assign(message=tiny_frames[1]["message"].str.replace(r"\s*\n\s*", " ", regex=True))
+    )
+    for line, original, label in zip(lines, inputs, expected, strict=True):
         assert line.startswith(original + ",") and line.split(",")[-2] == label
 
 

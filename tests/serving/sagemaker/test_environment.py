@@ -31,12 +31,22 @@ def test_default_workers_keep_two_threads_each(cores: int, workers: int, threads
 
 def test_every_variable_is_read() -> None:
     s = settings(
-        cores=8, SAGEMAKER_BASE_DIR="/x", SAGEMAKER_BIND_TO_PORT="9000", SAGEMAKER_SAFE_PORT_RANGE="20000-20010",
-        SAGEMAKER_MODEL_SERVER_WORKERS="2", SAGEMAKER_MODEL_SERVER_TIMEOUT="30",
-        SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json", SAGEMAKER_MAX_PAYLOAD_IN_MB="100",
-        SAGEMAKER_MULTI_MODEL="true", SAGEMAKER_TS_BATCH_SIZE="4", SAGEMAKER_TS_MAX_BATCH_DELAY="0",
-        SAGEMAKER_TS_MAX_WORKERS="4", SAGEMAKER_TS_RESPONSE_TIMEOUT="90", SAGEMAKER_BATCH="true",
-        SAGEMAKER_BATCH_STRATEGY="single_record", SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="3",
+        cores=8,
+        SAGEMAKER_BASE_DIR="/x",
+        SAGEMAKER_BIND_TO_PORT="9000",
+        SAGEMAKER_SAFE_PORT_RANGE="20000-20010",
+        SAGEMAKER_MODEL_SERVER_WORKERS="2",
+        SAGEMAKER_MODEL_SERVER_TIMEOUT="30",
+        SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json",
+        SAGEMAKER_MAX_PAYLOAD_IN_MB="100",
+        SAGEMAKER_MULTI_MODEL="true",
+        SAGEMAKER_TS_BATCH_SIZE="4",
+        SAGEMAKER_TS_MAX_BATCH_DELAY="0",
+        SAGEMAKER_TS_MAX_WORKERS="4",
+        SAGEMAKER_TS_RESPONSE_TIMEOUT="90",
+        SAGEMAKER_BATCH="true",
+        SAGEMAKER_BATCH_STRATEGY="single_record",
+        SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="3",
     )
     assert (s.base_dir, s.port, s.second_ports) == (Path("/x"), 9000, (20000, 20001, 20002, 20003))
     assert (s.workers, s.min_workers, s.max_workers, s.threads) == (2, 2, 4, 2)
@@ -65,6 +75,8 @@ def test_bad_values_name_the_variable(env: dict, message: str) -> None:
 
 def test_worker_env(tmp_path: Path) -> None:
     (tmp_path / "code").mkdir()
-    env = worker_env(settings(cores=8, SAGEMAKER_MODEL_SERVER_WORKERS="2", SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="text/csv"), tmp_path)
+    env = worker_env(
+        settings(cores=8, SAGEMAKER_MODEL_SERVER_WORKERS="2", SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="text/csv"), tmp_path
+    )
     assert env["BSM_TORCH_THREADS"] == "4" and env["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] == "text/csv"
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "code")

@@ -24,8 +24,16 @@ def make_context(model_dir: Path, headers: list[dict[str, Any]]) -> Context:
     """A TorchServe Context as the worker builds it for one batch."""
     metrics = MetricsCacheYamlImpl(str(Path(ts.__file__).parent / "configs" / "metrics.yaml"))
     metrics.initialize_cache()
-    context = Context("tiny", str(model_dir), None, len(headers), None, ts.__version__,
-                      metrics=metrics, model_yaml_config=MODEL_CONFIG)
+    context = Context(
+        "tiny",
+        str(model_dir),
+        None,
+        len(headers),
+        None,
+        ts.__version__,
+        metrics=metrics,
+        model_yaml_config=MODEL_CONFIG,
+    )
     context.request_processor = [RequestProcessor(h) for h in headers]
     context.request_ids = {i: f"request-{i}" for i in range(len(headers))}
     metrics.request_ids = context.request_ids
@@ -56,7 +64,11 @@ def test_batch_with_per_request_headers(handler: ModelHandler, tiny_model_dir: P
         {"body": b"{}", "model_name": "tiny"},  # query parameters arrive next to the body
     ]
     headers = [
-        {"content-type": "application/json", "Accept": "application/jsonlines", "body": {"content-type": "application/json"}},
+        {
+            "content-type": "application/json",
+            "Accept": "application/jsonlines",
+            "body": {"content-type": "application/json"},
+        },
         {"Content-Type": "application/json; charset=utf-8"},  # header names keep the client's case
         {"Content-Type": "text/csv"},
         {"Content-Type": "application/xml"},

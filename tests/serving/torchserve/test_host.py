@@ -32,7 +32,11 @@ def test_properties_multi_model_and_batch() -> None:
     assert p["management_address"] == p["inference_address"]  # SageMaker calls /models on 8080
     assert p["enable_model_api"] == "true" and "models" not in p
     assert p["bsm_ping_without_models"] == "true"
-    assert (p["bsm_max_concurrent_transforms"], p["bsm_batch_strategy"], p["bsm_max_payload_mb"]) == ("2", "MULTI_RECORD", "6")
+    assert (p["bsm_max_concurrent_transforms"], p["bsm_batch_strategy"], p["bsm_max_payload_mb"]) == (
+        "2",
+        "MULTI_RECORD",
+        "6",
+    )
     assert p["allowed_urls"] == "^file:///opt/ml/.*"
 
 
@@ -46,7 +50,10 @@ def test_model_source_raw_mar_and_nothing(tiny_model_dir: Path, tmp_path: Path) 
     (tmp_path / "a.mar").write_bytes(b"")
     assert model_source(tmp_path) == (tmp_path, "a.mar")
     (tmp_path / "b.mar").write_bytes(b"")
-    with pytest.raises(ArtifactError, match="expected model.pth and model_artifacts.pth \\(or one .mar archive\\); found \\['a.mar', 'b.mar'\\]"):
+    with pytest.raises(
+        ArtifactError,
+        match="expected model.pth and model_artifacts.pth \\(or one .mar archive\\); found \\['a.mar', 'b.mar'\\]",
+    ):
         model_source(tmp_path)
 
 

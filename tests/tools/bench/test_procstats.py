@@ -14,7 +14,9 @@ def test_a_busy_child_shows_its_cpu_and_memory() -> None:
     child = subprocess.Popen([sys.executable, "-c", "x = bytearray(80 * 2**20)\nwhile True: pass"])
     try:
         time.sleep(0.5)
-        with procstats.Sampler(os.getpid(), lambda p: "child" if p.pid == child.pid else "me", interval=0.05) as sampler:
+        with procstats.Sampler(
+            os.getpid(), lambda p: "child" if p.pid == child.pid else "me", interval=0.05
+        ) as sampler:
             time.sleep(1.0)
         usage = {u.role: u for u in sampler.usage()}
     finally:

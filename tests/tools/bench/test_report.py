@@ -10,33 +10,91 @@ import pytest
 from tools.bench.report import markdown, targets, write_report
 
 
-def run(system: str, kind: str, clients: int, rows_per_s: float, p50: float, p99: float, rows: int = 1) -> dict[str, Any]:
-    return {"system": system, "kind": kind, "clients": clients, "rows_per_request": rows, "rows_per_s": rows_per_s,
-            "p50_ms": p50, "p95_ms": p99, "p99_ms": p99, "requests": 10, "errors": {},
-            "cpu_cores": {"frontend": 0.1, "worker": 1.8, "launcher": 0.0}, "max_rss_mb": {"worker": 600.0},
-            "latencies_ms": [p50, p50, p99]}
+def run(
+    system: str, kind: str, clients: int, rows_per_s: float, p50: float, p99: float, rows: int = 1
+) -> dict[str, Any]:
+    return {
+        "system": system,
+        "kind": kind,
+        "clients": clients,
+        "rows_per_request": rows,
+        "rows_per_s": rows_per_s,
+        "p50_ms": p50,
+        "p95_ms": p99,
+        "p99_ms": p99,
+        "requests": 10,
+        "errors": {},
+        "cpu_cores": {"frontend": 0.1, "worker": 1.8, "launcher": 0.0},
+        "max_rss_mb": {"worker": 600.0},
+        "latencies_ms": [p50, p50, p99],
+    }
 
 
 @pytest.fixture()
 def results() -> dict[str, Any]:
     return {
-        "machine": {"cpu": "Test CPU", "cores": 2, "memory_gb": 24, "bf16_instructions": ["avx512_bf16"],
-                    "python": "3.11", "torch": "2.13.0", "date": "2026-11-24"},
-        "config": {"workers": 1, "threads_per_worker": 2, "execution": "auto", "resolved_execution": "bf16",
-                   "batchSize": 16, "maxBatchDelay": 2, "handler": {}, "duration_s": 8.0, "quick": False, "rows": 600},
-        "modes": [{"execution": "fp32", "rows_per_s": 90.0, "agreement": 1.0, "max_probability_diff": 0.0,
-                   "moved_by_batching": 0},
-                  {"execution": "bf16", "rows_per_s": 145.0, "agreement": 1.0, "max_probability_diff": 0.02,
-                   "moved_by_batching": 0},
-                  {"execution": "int8", "rows_per_s": 190.0, "agreement": 0.985, "max_probability_diff": 0.7,
-                   "moved_by_batching": 3}],
-        "limit": {"execution": "bf16", "workers": 1, "threads": 2, "rows_per_s_by_batch": {1: 50.0, 8: 130.0},
-                  "single_row_ms": 20.0, "rows_per_s": 130.0, "best_batch": 8},
+        "machine": {
+            "cpu": "Test CPU",
+            "cores": 2,
+            "memory_gb": 24,
+            "bf16_instructions": ["avx512_bf16"],
+            "python": "3.11",
+            "torch": "2.13.0",
+            "date": "2026-11-24",
+        },
+        "config": {
+            "workers": 1,
+            "threads_per_worker": 2,
+            "execution": "auto",
+            "resolved_execution": "bf16",
+            "batchSize": 16,
+            "maxBatchDelay": 2,
+            "handler": {},
+            "duration_s": 8.0,
+            "quick": False,
+            "rows": 600,
+        },
+        "modes": [
+            {
+                "execution": "fp32",
+                "rows_per_s": 90.0,
+                "agreement": 1.0,
+                "max_probability_diff": 0.0,
+                "moved_by_batching": 0,
+            },
+            {
+                "execution": "bf16",
+                "rows_per_s": 145.0,
+                "agreement": 1.0,
+                "max_probability_diff": 0.02,
+                "moved_by_batching": 0,
+            },
+            {
+                "execution": "int8",
+                "rows_per_s": 190.0,
+                "agreement": 0.985,
+                "max_probability_diff": 0.7,
+                "moved_by_batching": 3,
+            },
+        ],
+        "limit": {
+            "execution": "bf16",
+            "workers": 1,
+            "threads": 2,
+            "rows_per_s_by_batch": {1: 50.0, 8: 130.0},
+            "single_row_ms": 20.0,
+            "rows_per_s": 130.0,
+            "best_batch": 8,
+        },
         "startup": {"ping_seconds": 9.5, "model_load_ms": [3400.0], "worker_rss_mb": [610.0]},
-        "runs": [run("torchserve", "single", 1, 40.0, 24.0, 40.0), run("torchserve", "single", 16, 120.0, 130.0, 200.0),
-                 run("torchserve", "multi", 16, 125.0, 2000.0, 2400.0, rows=16),
-                 run("torchserve", "transform", 2, 118.0, 16000.0, 17000.0, rows=1000),
-                 run("flask", "single", 1, 45.0, 22.0, 30.0), run("flask", "single", 16, 60.0, 260.0, 900.0)],
+        "runs": [
+            run("torchserve", "single", 1, 40.0, 24.0, 40.0),
+            run("torchserve", "single", 16, 120.0, 130.0, 200.0),
+            run("torchserve", "multi", 16, 125.0, 2000.0, 2400.0, rows=16),
+            run("torchserve", "transform", 2, 118.0, 16000.0, 17000.0, rows=1000),
+            run("flask", "single", 1, 45.0, 22.0, 30.0),
+            run("flask", "single", 16, 60.0, 260.0, 900.0),
+        ],
     }
 
 

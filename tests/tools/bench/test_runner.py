@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tools.bench.runner import csv_payloads
 from handler.inference.codecs import CsvCodec
+from tools.bench.runner import csv_payloads
 
 
 @pytest.mark.parametrize("rows, count", [(1, 5), (16, 4), (250, 2)])
