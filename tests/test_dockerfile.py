@@ -39,6 +39,14 @@ def test_sagemaker_contract() -> None:
     assert '"torch==2.13.0"' in DOCKERFILE and "-c constraints.txt" in DOCKERFILE
 
 
+def test_only_the_package_is_shipped() -> None:
+    copies = [
+        line.split()[1:-1] for line in DOCKERFILE.splitlines() if line.startswith("COPY") and "--from" not in line
+    ]
+    assert ["handler"] in copies  # the package, whole
+    assert not any(part in ("tools", "examples", "tests", ".") for sources in copies for part in sources)
+
+
 def test_no_weights_or_build_outputs_enter_the_image() -> None:
     copies = [line for line in DOCKERFILE.splitlines() if line.startswith("COPY")]
     assert not any(word in line for line in copies for word in (".pth", ".mar", "build", "model_store", ".venv"))

@@ -33,13 +33,14 @@ def share_of_cores(cores: int, workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def threads_per_worker(settings: ServingSettings, model_config: Mapping[str, Any] | None, cores: int) -> int:
-    """A worker's threads: the setting, else its share of the cores.
+def workers_of(model_config: Mapping[str, Any] | None, cores: int) -> int:
+    """The most workers a model config lets run: maxWorkers, else minWorkers, else one per core (TorchServe's)."""
+    config = model_config or {}
+    return int(config.get("maxWorkers") or config.get("minWorkers") or cores)
 
-    The worker count comes from the model config (maxWorkers, else minWorkers); without
-    one, TorchServe starts one worker per core, so one thread each.
-    """
+
+def threads_per_worker(settings: ServingSettings, model_config: Mapping[str, Any] | None, cores: int) -> int:
+    """A worker's threads: the setting, else its share of the cores among the config's workers."""
     if settings.torch_threads is not None:
         return settings.torch_threads
-    config = model_config or {}
-    return share_of_cores(cores, int(config.get("maxWorkers") or config.get("minWorkers") or cores))
+    return share_of_cores(cores, workers_of(model_config, cores))

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from handler.config import to_enum
+
 
 class Execution(str, Enum):
     """How a model's forward pass runs; measured by `make bench` (speed and agreement with fp32)."""
@@ -21,12 +23,8 @@ class Execution(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Execution) -> Execution:
-        """An Execution from its name, with an error that lists the allowed names."""
-        try:
-            return cls(str(value.value if isinstance(value, Execution) else value).strip().lower())
-        except ValueError:
-            allowed = ", ".join(e.value for e in cls)
-            raise ValueError(f"execution mode is {value!r}, expected one of: {allowed}") from None
+        """An Execution from its name, in any case, with an error that lists the allowed names."""
+        return to_enum(cls, value, "execution mode")
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:

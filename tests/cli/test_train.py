@@ -106,23 +106,13 @@ def test_bad_training_options(values: dict, message: str) -> None:
         TrainConfig.from_options(values)
 
 
+def bsm_train(train_csv: Path, out: Path, *options: str) -> int:
+    """`bsm --quiet train --train CSV --out DIR ...options`, in this process."""
+    return main(["--quiet", "train", "--train", str(train_csv), "--out", str(out), *options])
+
+
 def test_missing_column_is_a_clear_cli_error(csvs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "--quiet",
-            "train",
-            "--train",
-            str(csvs[0]),
-            "--out",
-            str(tmp_path),
-            "--encoder",
-            "tiny",
-            "--text-columns",
-            "nope",
-            "--label-column",
-            "intent",
-        ]
-    )
+    code = bsm_train(csvs[0], tmp_path, "--encoder", "tiny", "--text-columns", "nope", "--label-column", "intent")
     assert code == 2
     assert "training data lacks columns ['nope']" in capsys.readouterr().err
 
@@ -148,3 +138,20 @@ def test_fine_tuning_trains_the_encoder(tiny_frames) -> None:
     changed = [k for k in before if before[k].dtype.is_floating_point and not (before[k] == after[k]).all()]
     assert changed, "fine-tuning left every encoder weight unchanged"
     assert len(tuned.predict(frame.head(3))) == 3
+
+
+def test_a_bug_is_a_traceback_not_a_usage_error(csvs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handler.training.trainer as trainer
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(trainer, "train", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):  # not swallowed into exit 2
+        bsm_train(csvs[0], tmp_path, "--encoder", "tiny", *TRAIN_ARGS)
+
+
+def test_an_unknown_encoder_is_a_usage_error(csvs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert bsm_train(csvs[0], tmp_path, "--encoder", "no-such-folder", *TRAIN_ARGS) == 2
+    expected = "encoder is 'no-such-folder', expected 'minilm', 'tiny' or a Hugging Face model folder"
+    assert expected in capsys.readouterr().err

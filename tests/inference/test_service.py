@@ -113,3 +113,17 @@ def test_threads_never_oversubscribe(config, cores, threads) -> None:
 
     assert threads_per_worker(ServingSettings(), config, cores) == threads
     assert threads_per_worker(ServingSettings(torch_threads=5), config, cores) == 5
+
+
+def test_serve_times_each_stage_and_counts_the_good_rows(
+    service: BatchInference, tiny_predictor: Predictor, tiny_frames
+) -> None:
+    good = _csv(tiny_frames[1].iloc[:3], tiny_predictor.columns)
+    served = service.serve([Request(good, "text/csv"), Request(b"x", "text/plain"), Request(good, "text/csv")])
+    assert [r.status for r in served.responses] == [200, 415, 200]
+    stats = served.stats
+    assert (stats.requests, stats.rows) == (3, 6)  # the refused request's row never reached the model
+    assert stats.inference_ms > 0 and stats.preprocess_ms > 0 and stats.postprocess_ms >= 0
+    counters = stats.counters()
+    assert counters["Batches"] == 1 and counters["Requests"] == 3 and counters["Rows"] == 6
+    assert set(counters) == {"Batches", "Requests", "Rows", "PreprocessMs", "InferenceMs", "PostprocessMs"}

@@ -25,7 +25,7 @@ import psutil
 import torch
 import yaml
 
-from handler.inference.resources import cpu_count, threads_per_worker
+from handler.inference.resources import cpu_count, threads_per_worker, workers_of
 from handler.inference.settings import ServingSettings
 from handler.model.execution import Execution, cpu_flags, resolve
 from handler.serving.process import free_port, stop_process_group
@@ -365,7 +365,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     resolved = resolve(execution, torch.device("cpu")).value
     cores = cpu_count()
     threads = threads_per_worker(settings, model_config, cores)
-    workers = int(model_config.get("maxWorkers") or model_config.get("minWorkers") or cores)
+    workers = workers_of(model_config, cores)
     env = {"BSM_EXECUTION": execution.value, "HF_HUB_OFFLINE": "1"}
     data = config.data or config.model_dir / "data" / "test.csv"
     columns = _columns(config.model_dir)
