@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Package a model directory (model.pth + model_artifacts.pth) into model_store/<name>.mar.
+# Package a model directory (model.pth + model_artifacts.pth, and code/ if it has one) into
+# model_store/<name>.mar.
 # The archive carries the handler package, so it loads on any TorchServe whose Python has
 # the dependencies, without this project installed.
 #
@@ -14,11 +15,11 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --config) config=$2; shift 2 ;;
     --store) store=$2; shift 2 ;;
-    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
     *) positional+=("$1"); shift ;;
   esac
 done
-[ ${#positional[@]} -ge 1 ] || { sed -n 2,6p "$0" >&2; exit 2; }
+[ ${#positional[@]} -ge 1 ] || { sed -n 2,7p "$0" >&2; exit 2; }
 model_dir=${positional[0]}
 name=${positional[1]:-$(basename "$model_dir")}
 
@@ -36,13 +37,20 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/code/handler"
 (cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
 
+# The model's own code/ folder (custom codecs: code/codecs.py) goes to the archive root as code/.
+extra="$model_dir/model_artifacts.pth,$stage/code"
+if [ -d "$model_dir/code" ]; then
+  mkdir -p "$stage/model" && cp -r "$model_dir/code" "$stage/model/code"
+  extra="$extra,$stage/model"
+fi
+
 mkdir -p "$store"
 "$archiver" \
   --model-name "$name" \
   --version 1.0 \
   --handler "$root/handler/ts_handler.py" \
   --serialized-file "$model_dir/model.pth" \
-  --extra-files "$model_dir/model_artifacts.pth,$stage/code" \
+  --extra-files "$extra" \
   --config-file "$config" \
   --export-path "$store" \
   --force

@@ -98,7 +98,13 @@ def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int |
         except (TypeError, ValueError):
             raise ConfigError(f"{label} is {raw!r}, expected a number") from None
     if origin is list:
-        return to_list(raw, label)
+        items = to_list(raw, label)
+        kind = args[0] if args else str
+        return (
+            [to_enum(kind, item, label) for item in items]
+            if isinstance(kind, type) and issubclass(kind, Enum)
+            else items
+        )
     if isinstance(origin, type) and issubclass(origin, Enum):
         parse = getattr(origin, "parse", None)  # an enum may name itself in its own messages
         return parse(raw) if parse is not None else to_enum(origin, raw, label)

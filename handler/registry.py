@@ -15,11 +15,11 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator that registers its target under `name`."""
+    def register(self, name: str, replace: bool = False) -> Callable[[T], T]:
+        """Decorator that registers its target under `name` (a second one only with `replace`)."""
 
         def decorate(item: T) -> T:
-            if name in self._items:
+            if name in self._items and not replace:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._items[name] = item
             return item

@@ -146,5 +146,6 @@ def test_every_variable_is_named_once() -> None:
     assert len(set(serving.values())) == len(serving) and len(set(sagemaker.values())) == len(sagemaker)
     # The one name both read is SageMaker's default Accept; the adapter takes it from ServingSettings.
     assert set(serving.values()) & set(sagemaker.values()) == {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"}
-    assert all(v.startswith("BSM_") for k, v in serving.items() if k != "default_accept")
+    # A worker reads two of SageMaker's names itself: the default Accept and the selected outputs.
+    assert {k for k, v in serving.items() if not v.startswith("BSM_")} == {"default_accept", "outputs"}
     assert all(v.startswith("SAGEMAKER_") for v in sagemaker.values())

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.util
 import io
 import json
+import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from handler.errors import InvalidInput, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
@@ -32,12 +37,18 @@ class Codec(Protocol):
         """
         ...
 
-    def encode(self, predictions: Sequence[Prediction]) -> bytes:
-        """The response body for predictions, in request row order."""
+    def encode(self, predictions: Sequence[Prediction], fields: Sequence[str] | None = None) -> bytes:
+        """The response body for predictions, in request row order.
+
+        `fields`: the selected outputs, each prediction a flat record of exactly these keys;
+        None: the default answer ({"label", "score", "probabilities"}).
+        """
         ...
 
 
 CODECS: Registry[Codec] = Registry("codec")
+MODEL_CODECS_FILE = Path("code") / "codecs.py"  # a model's own codecs, inside its directory
+log = logging.getLogger(__name__)
 
 
 def media_type(header: str | None) -> str | None:
@@ -76,6 +87,15 @@ def _parse_json(text: str, where: str = "body") -> Any:
         raise InvalidInput(f"{where} cannot be parsed as JSON: {reason}") from None
 
 
+def _cell(value: Any) -> str:
+    """One CSV cell: floats at full precision, lists as JSON arrays."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
 def _json_line(prediction: Prediction) -> str:
     return json.dumps(prediction, ensure_ascii=False, allow_nan=False)
 
@@ -105,10 +125,13 @@ class CsvCodec:
                 rows = [[r[i] for i in position] if len(r) == len(position) else r for r in rows]
         return rows
 
-    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+    def encode(self, predictions: Sequence[Prediction], fields: Sequence[str] | None = None) -> bytes:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerows((p["label"], repr(p["score"])) for p in predictions)
+        if fields is None:
+            writer.writerows((p["label"], repr(p["score"])) for p in predictions)
+        else:  # flat columns in the selected order; a list is one column holding a JSON array
+            writer.writerows([_cell(p[f]) for f in fields] for p in predictions)
         return out.getvalue().encode("utf-8")
 
 
@@ -134,7 +157,7 @@ class JsonCodec:
             "instances, or one instance object"
         )
 
-    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+    def encode(self, predictions: Sequence[Prediction], fields: Sequence[str] | None = None) -> bytes:
         return json.dumps({"predictions": list(predictions)}, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
@@ -151,7 +174,7 @@ class JsonLinesCodec:
                 rows.append(_parse_json(line, where=f"line {number}"))
         return rows
 
-    def encode(self, predictions: Sequence[Prediction]) -> bytes:
+    def encode(self, predictions: Sequence[Prediction], fields: Sequence[str] | None = None) -> bytes:
         return "".join(_json_line(p) + "\n" for p in predictions).encode("utf-8")
 
 
@@ -217,3 +240,28 @@ def for_accept(accept: str | None, request_codec: Codec, default_accept: str | N
         elif name in CODECS:
             return CODECS.get(name)
     raise NotAcceptable(f"Accept {accept[:100]!r} names no format we write; use one of {supported()}")
+
+
+def register_codec(codec: Codec) -> Codec:
+    """Register `codec` under its media type; a model's codec may replace a built-in one."""
+    return CODECS.register(codec.media_type.lower(), replace=True)(codec)
+
+
+def load_model_codecs(model_dir: str | os.PathLike[str]) -> list[str]:
+    """Run the model's `code/codecs.py`, which registers its codecs (the AWS toolkit's input_fn/output_fn).
+
+    Returns the media types it registered or replaced. The file is the model owner's code,
+    trusted as the model's weights are.
+    """
+    path = Path(model_dir) / MODEL_CODECS_FILE
+    if not path.is_file():
+        return []
+    before = {name: CODECS.get(name) for name in CODECS}
+    name = "bsm_model_codecs_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be loaded as a Python module")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    added = sorted(n for n in CODECS if before.get(n) is not CODECS.get(n))
+    log.info("model codecs from %s: %s", path, added or "none registered")
+    return added

@@ -13,6 +13,7 @@ import torch
 from handler.errors import ArtifactError
 from handler.features.pipeline import Features
 from handler.inference.batching import iter_micro_batches
+from handler.inference.outputs import default_records
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.model.execution import Execution, autocast, prepare, resolve
 from handler.model.network import MultimodalClassifier
@@ -93,16 +94,7 @@ class Predictor:
 
     def postprocess(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
         """One `{"label", "score", "probabilities"}` per row."""
-        labels = self.labels
-        best = probabilities.argmax(axis=1)
-        return [
-            {
-                "label": labels[b],
-                "score": float(p[b]),
-                "probabilities": dict(zip(labels, map(float, p), strict=True)),
-            }
-            for b, p in zip(best, probabilities, strict=True)
-        ]
+        return default_records(probabilities, self.labels)
 
     def predict(self, rows: Any) -> list[dict[str, Any]]:
         """Predictions for rows: a pandas DataFrame, a list of dicts, or lists in schema order."""

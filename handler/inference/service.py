@@ -2,51 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any
 
 import numpy as np
+import torch
 
-from handler.errors import InternalError, PayloadTooLarge, ServingError
+from handler.config import to_enum, to_list
+from handler.errors import ConfigError, InternalError, InvalidInput, PayloadTooLarge, ServingError
 from handler.features.pipeline import Features
 from handler.features.schema import ColumnKind
 from handler.inference import codecs
 from handler.inference.batching import split_rows
 from handler.inference.codecs import Codec
+from handler.inference.outputs import OutputField, selected_records
 from handler.inference.predictor import BatchLimits, Predictor
+from handler.inference.protocol import Request, Response, error_response
 from handler.inference.settings import ServingSettings
+
+__all__ = ["BatchInference", "BatchStats", "Plan", "Prepared", "Request", "Response", "Served"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Request:
-    """One request as the engine hands it over."""
+class Plan:
+    """How one good request will be answered: the codec that writes it, its outputs, its headers."""
 
-    body: Any  # bytes, or what the engine already decoded (str, parsed JSON)
-    content_type: str | None = None
-    accept: str | None = None
-    request_id: str = ""
-
-
-@dataclass(frozen=True)
-class Response:
-    """One answer: status, media type and body."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-    @property
-    def phrase(self) -> str:
-        """The HTTP reason phrase of the status."""
-        return HTTPStatus(self.status).phrase
+    writer: Codec
+    outputs: tuple[OutputField, ...] | None  # None: the default answer (label, score, probabilities)
+    headers: dict[str, str]
 
 
 @dataclass
@@ -55,7 +44,7 @@ class Prepared:
 
     features: Features | None  # rows of all good requests, one after the other
     counts: list[int]  # rows per good request, in order
-    outcomes: list[Codec | Response]  # per request: the codec that will write it, or its error
+    outcomes: list[Plan | Response]  # per request: how it will be answered, or its error
 
     @property
     def rows(self) -> int:
@@ -93,11 +82,6 @@ class Served:
     stats: BatchStats
 
 
-def error_response(error: ServingError) -> Response:
-    """The one place an error becomes a response: its status and a JSON body."""
-    return Response(int(error.status), codecs.JSON, json.dumps(error.to_dict()).encode("utf-8"))
-
-
 class BatchInference:
     """Serves a batch of requests with one predictor: preprocess, inference, postprocess."""
 
@@ -106,28 +90,47 @@ class BatchInference:
         self.settings = settings
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
 
-    def _decode(self, request: Request) -> tuple[Features, Codec]:
+    @classmethod
+    def from_model_dir(
+        cls, model_dir: str | os.PathLike[str], settings: ServingSettings, device: str | torch.device = "cpu"
+    ) -> BatchInference:
+        """A model directory served as every engine serves it: its own codecs registered, its Predictor loaded."""
+        codecs.load_model_codecs(model_dir)
+        return cls(Predictor.from_dir(model_dir, device, execution=settings.execution), settings)
+
+    def _outputs(self, request: Request) -> tuple[OutputField, ...] | None:
+        """The request's own selection (custom attribute `outputs=...`), else the setting's."""
+        asked = request.attributes().get("outputs")
+        if asked is None:
+            return tuple(self.settings.outputs) if self.settings.outputs else None
+        try:
+            return tuple(to_enum(OutputField, name, "custom attribute outputs") for name in to_list(asked, ""))
+        except ConfigError as exc:
+            raise InvalidInput(str(exc)) from None
+
+    def _decode(self, request: Request) -> tuple[Features, Plan]:
         reader = codecs.for_content_type(request.content_type)
         writer = codecs.for_accept(request.accept, reader, self.settings.default_accept)
+        plan = Plan(writer, self._outputs(request), request.echo())
         rows = reader.decode(request.body, self.predictor.columns)
         if len(rows) > self.settings.max_rows_per_request:
             raise PayloadTooLarge(
                 f"request has {len(rows)} rows; the limit is {self.settings.max_rows_per_request} "
                 "(split it into several requests)"
             )
-        return self.predictor.preprocess(rows, self.settings.max_field_chars), writer
+        return self.predictor.preprocess(rows, self.settings.max_field_chars), plan
 
     def preprocess(self, requests: Sequence[Request]) -> Prepared:
         """Decode, validate and featurize each request on its own; a bad one only fails itself."""
         parts: list[Features] = []
-        outcomes: list[Codec | Response] = []
+        outcomes: list[Plan | Response] = []
         for request in requests:
             try:
-                features, writer = self._decode(request)
+                features, plan = self._decode(request)
             except ServingError as error:
                 # The message may quote a cell of the request: log only the status and kind.
                 log.info("request %s: %d %s", request.request_id, int(error.status), type(error).__name__)
-                outcomes.append(error_response(error))
+                outcomes.append(error_response(error, request.echo()))
                 continue
             except Exception as exc:  # a bug must fail this request only, never its batch-mates
                 # Code lines only: an exception's message may quote the request's data.
@@ -137,10 +140,10 @@ class BatchInference:
                     type(exc).__name__,
                     "".join(traceback.format_tb(exc.__traceback__)),
                 )
-                outcomes.append(error_response(InternalError("the request could not be processed")))
+                outcomes.append(error_response(InternalError("the request could not be processed"), request.echo()))
                 continue
             parts.append(features)
-            outcomes.append(writer)
+            outcomes.append(plan)
         return Prepared(
             features=Features.concat(parts) if parts else None,
             counts=[len(p) for p in parts],
@@ -160,9 +163,14 @@ class BatchInference:
         for outcome in prepared.outcomes:
             if isinstance(outcome, Response):
                 responses.append(outcome)
+                continue
+            piece = next(pieces)
+            if outcome.outputs is None:
+                body = outcome.writer.encode(self.predictor.postprocess(piece))
             else:
-                body = outcome.encode(self.predictor.postprocess(next(pieces)))
-                responses.append(Response(200, outcome.media_type, body))
+                records = selected_records(piece, self.predictor.labels, outcome.outputs)
+                body = outcome.writer.encode(records, [f.value for f in outcome.outputs])
+            responses.append(Response(200, outcome.writer.media_type, body, outcome.headers))
         return responses
 
     def serve(self, requests: Sequence[Request]) -> Served:

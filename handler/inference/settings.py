@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handler.config import Settings, setting
+from handler.inference.outputs import OutputField
 from handler.model.execution import Execution
 
 
@@ -23,6 +24,12 @@ class ServingSettings(Settings):
     max_batch_tokens: int = setting(4096, "rows x texts x padded length per forward pass", low=1)
     default_accept: str | None = setting(
         None, "response format when Accept is missing or */*", env="SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+    )
+    outputs: list[OutputField] | None = setting(
+        None,
+        "the answer's fields, e.g. predicted_label,probability (per request: custom attribute outputs=...); "
+        "unset: label, score and probabilities",
+        env="SAGEMAKER_INFERENCE_OUTPUT",
     )
     warmup: bool = setting(True, "run a few rows through the model at start")
     max_rows_per_request: int = setting(200_000, "more rows: 413 (a 100 MB batch payload is ~300k rows)", low=1)

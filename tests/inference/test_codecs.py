@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +145,48 @@ def test_accept(accept, default, expected) -> None:
 def test_not_acceptable(accept) -> None:
     with pytest.raises(NotAcceptable, match="use one of"):
         codecs.for_accept(accept, CSV, None)
+
+
+EXAMPLE_CODEC = Path(__file__).resolve().parents[2] / "examples" / "custom_codec" / "codecs.py"
+TSV = "text/tab-separated-values"
+
+
+@pytest.fixture
+def private_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's codecs registered in one test stay out of the others."""
+    monkeypatch.setattr(codecs.CODECS, "_items", dict(codecs.CODECS._items))
+
+
+def model_with_codec(model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of `model_dir` carrying the documented example codec in code/codecs.py."""
+    target = tmp_path / "model"
+    shutil.copytree(model_dir, target)
+    (target / "code").mkdir()
+    shutil.copy(EXAMPLE_CODEC, target / "code" / "codecs.py")
+    return target
+
+
+def test_a_model_brings_its_own_codec(private_registry, tiny_model_dir: Path, tiny_frames, tmp_path: Path) -> None:
+    from handler.inference.service import BatchInference, Request
+    from handler.inference.settings import ServingSettings
+
+    service = BatchInference.from_model_dir(
+        model_with_codec(tiny_model_dir, tmp_path), ServingSettings(execution="fp32")
+    )
+    assert TSV in codecs.supported()
+    rows = tiny_frames[1].iloc[:3][service.predictor.columns].fillna("").astype(str)
+    rows = rows.replace(r"[\t\r\n]+", " ", regex=True)  # TSV has no quoting: one line, no tabs, per row
+    body = "".join("\t".join(map(str, r)) + "\n" for r in rows.itertuples(index=False)).encode()
+    as_tsv, as_json = service([Request(body, TSV), Request(body, TSV, "application/json")])
+    expected = service.predictor.predict(rows)
+    assert as_tsv.status == 200 and as_tsv.content_type == TSV
+    assert [line.split("\t")[0] for line in as_tsv.body.decode().splitlines()] == [p["label"] for p in expected]
+    assert [p["label"] for p in json.loads(as_json.body)["predictions"]] == [p["label"] for p in expected]
+    (broken,) = service([Request(b"\xff\xfe", TSV)])  # the codec's own error: a 400, not a crash
+    assert broken.status == 400 and "UTF-8" in broken.body.decode()
+
+
+def test_a_model_without_code_registers_nothing(private_registry, tiny_model_dir: Path) -> None:
+    before = codecs.supported()
+    assert codecs.load_model_codecs(tiny_model_dir) == []
+    assert codecs.supported() == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pandas as pd
@@ -127,3 +129,62 @@ def test_serve_times_each_stage_and_counts_the_good_rows(
     counters = stats.counters()
     assert counters["Batches"] == 1 and counters["Requests"] == 3 and counters["Rows"] == 6
     assert set(counters) == {"Batches", "Requests", "Rows", "PreprocessMs", "InferenceMs", "PostprocessMs"}
+
+
+OUTPUTS = "predicted_label,probability,probabilities,labels"
+
+
+@pytest.fixture(scope="module")
+def selecting(tiny_predictor: Predictor) -> BatchInference:
+    return BatchInference(tiny_predictor, ServingSettings.load(None, env={"SAGEMAKER_INFERENCE_OUTPUT": OUTPUTS}))
+
+
+def test_selected_outputs_in_every_format(selecting: BatchInference, tiny_predictor: Predictor, tiny_frames) -> None:
+    rows = tiny_frames[1].iloc[:4]
+    expected = tiny_predictor.predict(_records(rows, tiny_predictor.columns))
+    labels = tiny_predictor.labels
+    body = _csv(rows, tiny_predictor.columns)
+    as_csv, as_json, as_jsonl = selecting(
+        [Request(body, "text/csv", accept) for accept in ("text/csv", "application/json", "application/jsonlines")]
+    )
+    lines = list(csv.reader(io.StringIO(as_csv.body.decode())))
+    records = json.loads(as_json.body)["predictions"]
+    jsonl = [json.loads(line) for line in as_jsonl.body.decode().splitlines()]
+    assert [r["predicted_label"] for r in records] == [r["predicted_label"] for r in jsonl]
+    for a, b in zip(records, jsonl, strict=True):
+        assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
+    for line, record, want in zip(lines, records, expected, strict=True):
+        assert list(record) == OUTPUTS.split(",")  # flat keys, in the selected order
+        assert line[0] == record["predicted_label"] == want["label"]
+        # The same rows sit in other micro-batches of the same batch: equal within float noise.
+        assert float(line[1]) == pytest.approx(record["probability"], abs=1e-5)
+        assert record["probability"] == pytest.approx(want["score"], abs=1e-5)
+        assert json.loads(line[2]) == pytest.approx(record["probabilities"], abs=1e-5)
+        assert record["probabilities"] == pytest.approx([want["probabilities"][k] for k in labels], abs=1e-5)
+        assert json.loads(line[3]) == record["labels"] == labels
+
+
+def test_a_request_selects_its_own_outputs(service: BatchInference, tiny_predictor: Predictor, tiny_frames) -> None:
+    body = _csv(tiny_frames[1].iloc[:2], tiny_predictor.columns)
+    chosen, default, bad = service(
+        [
+            Request(body, "text/csv", custom_attributes="outputs=probability,predicted_label; trace=x"),
+            Request(body, "text/csv"),
+            Request(body, "text/csv", custom_attributes="outputs=score"),
+        ]
+    )
+    first = next(csv.reader(io.StringIO(chosen.body.decode())))
+    assert float(first[0]) > 0 and first[1] in tiny_predictor.labels
+    assert chosen.headers == {"X-Amzn-SageMaker-Custom-Attributes": "outputs=probability,predicted_label; trace=x"}
+    assert len(next(csv.reader(io.StringIO(default.body.decode())))) == 2 and default.headers == {}
+    assert bad.status == 400 and bad.headers == {"X-Amzn-SageMaker-Custom-Attributes": "outputs=score"}
+    assert "custom attribute outputs is 'score', expected one of: predicted_label, probability" in bad.body.decode()
+
+
+def test_log_lines_about_a_request_carry_its_id(service: BatchInference, caplog: pytest.LogCaptureFixture) -> None:
+    headers = {"Content-Type": "text/plain", "X-Amzn-SageMaker-Inference-Id": "inference-42"}
+    with caplog.at_level("INFO", logger="handler.inference.service"):
+        (response,) = service([Request.from_headers(b"secret text", headers, engine_id="ts-1")])
+    assert response.status == 415
+    about = [r.getMessage() for r in caplog.records if "415" in r.getMessage()]
+    assert about and all("inference-42" in m and "secret" not in m for m in about)

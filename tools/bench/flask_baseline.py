@@ -15,7 +15,6 @@ import os
 import flask
 import torch
 
-from handler.inference.predictor import Predictor
 from handler.inference.resources import cpu_count
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
@@ -29,8 +28,7 @@ def create_app() -> flask.Flask:
     settings = ServingSettings.load()
     workers = int(os.environ.get(WORKERS, cpu_count()))
     torch.set_num_threads(settings.torch_threads or max(1, cpu_count() // workers))
-    predictor = Predictor.from_dir(os.environ[MODEL_DIR], execution=settings.execution)
-    service = BatchInference(predictor, settings)
+    service = BatchInference.from_model_dir(os.environ[MODEL_DIR], settings)
     service.warm_up()
     app = flask.Flask(__name__)
 

@@ -94,11 +94,12 @@ class HttpSender:
 
 def in_process_service(model_dir: Path) -> BatchInference:
     """The server's request path (decode, validate, predict, encode) for a model directory."""
-    from handler.inference.predictor import Predictor
     from handler.inference.service import BatchInference
     from handler.inference.settings import ServingSettings
+    from handler.model.execution import Execution
 
-    return BatchInference(Predictor.from_dir(model_dir), ServingSettings())
+    # fp32, the offline reference: the answers match `bsm train`'s evaluation exactly.
+    return BatchInference.from_model_dir(model_dir, ServingSettings(execution=Execution.FP32))
 
 
 def in_process_sender(service: BatchInference, content_type: str, accept: str) -> Send:

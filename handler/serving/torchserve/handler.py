@@ -9,21 +9,11 @@ from typing import Any
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from handler.inference.predictor import Predictor
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
 
 log = logging.getLogger(__name__)
-
-
-def _header(headers: dict[str, Any], name: str) -> str | None:
-    """A request header, whatever case the client sent it in."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted and isinstance(value, str):
-            return value
-    return None
 
 
 def _device(properties: dict[str, Any]) -> torch.device:
@@ -46,8 +36,8 @@ class ModelHandler(BaseHandler):
         threads = threads_per_worker(settings, model_config, cpu_count())
         torch.set_num_threads(threads)
         self.device = _device(properties)
-        predictor = Predictor.from_dir(properties["model_dir"], self.device, execution=settings.execution)
-        self.service = BatchInference(predictor, settings)
+        self.service = BatchInference.from_model_dir(properties["model_dir"], settings, self.device)
+        predictor = self.service.predictor
         if settings.warmup:
             self.service.warm_up()
         self.initialized = True
@@ -61,22 +51,21 @@ class ModelHandler(BaseHandler):
         )
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
-        """Serve one TorchServe batch: exactly one answer per request, each with its own status."""
-        requests = []
-        for idx, item in enumerate(data):
-            headers = context.get_all_request_header(idx)
-            requests.append(
-                Request(
-                    body=item.get("body", item.get("data")),
-                    content_type=_header(headers, "Content-Type"),
-                    accept=_header(headers, "Accept"),
-                    request_id=context.get_request_id(idx) or "",
-                )
+        """Serve one TorchServe batch: exactly one answer per request, each with its own status and headers."""
+        requests = [
+            Request.from_headers(
+                item.get("body", item.get("data")),
+                context.get_all_request_header(idx),
+                context.get_request_id(idx) or "",
             )
+            for idx, item in enumerate(data)
+        ]
         served = self.service.serve(requests)
         for idx, response in enumerate(served.responses):
             context.set_response_status(response.status, response.phrase, idx)
             context.set_response_content_type(idx, response.content_type)
+            for header, text in response.headers.items():
+                context.set_response_header(idx, header, text)
         for name, value in served.stats.counters().items():
             context.metrics.add_counter(f"Bsm{name}", value)
         return [r.body for r in served.responses]
