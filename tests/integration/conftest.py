@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ class Reply:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -58,9 +60,11 @@ def http(
     request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return Reply(response.status, response.headers.get("Content-Type", ""), response.read())
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            return Reply(response.status, response.headers.get("Content-Type", ""), response.read(), headers)
     except urllib.error.HTTPError as error:
-        return Reply(error.code, error.headers.get("Content-Type", ""), error.read())
+        headers = {k.lower(): v for k, v in error.headers.items()}
+        return Reply(error.code, error.headers.get("Content-Type", ""), error.read(), headers)
 
 
 def archive(model_dir: Path, name: str, store: Path, config: Path) -> Path:
@@ -91,7 +95,7 @@ class Server:
 
 @pytest.fixture(scope="session")
 def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second model with another schema: one text column and one number."""
+    """A second model with another schema (one text column and one number) and its own TSV codec in code/."""
     frame = generate(200, seed=9)[["order_value", "message", "intent"]]
     config = TrainConfig(
         text_columns=["message"],
@@ -104,6 +108,8 @@ def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     predictor = train(frame, config, EncoderSource.tiny(), progress=False)
     out = tmp_path_factory.mktemp("other-model")
     artifacts.save(out, predictor.model.state_dict(), predictor.artifacts)
+    (out / "code").mkdir()
+    shutil.copy(ROOT / "examples" / "custom_codec" / "codecs.py", out / "code" / "codecs.py")
     return out
 
 

@@ -19,6 +19,9 @@ from typing import Any
 from handler.errors import ArtifactError, ConfigError
 from handler.serving.process import stop_process_group
 
+# Our log4j2 configuration: TorchServe's frontend never writes an exception's message (it may quote a body).
+LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.xml"
+
 
 @dataclass
 class TorchServe:
@@ -42,6 +45,8 @@ class TorchServe:
             "--start",
             "--foreground",
             "--ncs",
+            "--log-config",
+            str(LOG_CONFIG),
             "--model-store",
             str(self.model_store.resolve()),
             "--ts-config",
