@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -16,7 +17,9 @@ import psutil
 import pytest
 
 from handler import Predictor
-from tests.integration.conftest import Server, archive, http, start_server
+from handler.serving.torchserve.properties import free_ports_config, with_properties
+from handler.serving.torchserve.supervisor import TorchServe
+from tests.integration.conftest import ROOT, Server, archive, http, start_server
 from tests.integration.test_torchserve import check, make_cases
 
 FAULT_CONFIG = """\
@@ -171,3 +174,40 @@ def test_no_personal_data_in_logs_after_faults(fault_server: Server) -> None:
     assert "POST /predictions/tiny" in logs
     for fragment in ("jane.doe.secret", "555-0199", "bad-number"):
         assert fragment not in logs
+
+
+def test_a_model_that_cannot_load_says_why(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> None:
+    workdir = tmp_path_factory.mktemp("broken")
+    broken = workdir / "model"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "model_artifacts.pth").write_bytes(b"not a torch file")
+    (workdir / "model-config.yaml").write_text(QUEUE_CONFIG)
+    archive(broken, "broken", workdir / "store", workdir / "model-config.yaml")
+    config = workdir / "config.properties"
+    ports = free_ports_config()
+    config.write_text(with_properties((ROOT / "config.properties").read_text(), ports))
+    ts = TorchServe(
+        workdir=workdir, model_store=workdir / "store", config=config, models=["broken=broken.mar"],
+        inference_url=ports["inference_address"], management_url=ports["management_address"],
+        plugins=ROOT / "build" / "plugins" / "local",
+    )  # fmt: skip
+    ts.start(stdout=(workdir / "torchserve.log").open("wb"))
+    try:
+        deadline, reply = time.monotonic() + 180, None
+        while time.monotonic() < deadline:
+            try:
+                reply = http(ts.inference_url + "/ping", headers=ts.headers())
+                if reply.status == 503 and b"errors" in reply.body:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert reply is not None and reply.status == 503, reply
+        (error,) = reply.json()["errors"]
+        assert error["model"] == "broken"
+        assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in error["error"]
+        logs = "\n".join(p.read_text(errors="replace") for p in workdir.rglob("*.log"))
+        lines = [line for line in logs.splitlines() if "model broken cannot load:" in line]
+        assert lines and all("ERROR" in line and "model_artifacts.pth" in line for line in lines), lines
+    finally:
+        ts.stop()

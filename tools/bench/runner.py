@@ -296,7 +296,9 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
             {
                 worker: float(ms)
                 for worker, ms in re.findall(
-                    r"(W-\d+)\S* MODEL_LOG - model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms", text
+                    r"(W-\d+)\S* MODEL_LOG - (?:INFO \S+: )?"
+                    r"model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms",
+                    text,
                 )
             }.values()
         )

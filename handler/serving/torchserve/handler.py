@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
+from handler.errors import ArtifactError, ConfigError
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
 
 log = logging.getLogger(__name__)
+STATUS_DIR = "bsm-model-status"  # under the temp folder TorchServe's frontend and its workers share
+
+
+def _log_with_levels() -> None:
+    """In a TorchServe worker, which logs bare messages to stdout, our lines show their level and logger."""
+    worker = getattr(sys.modules.get("__main__"), "__file__", "") or ""
+    ours = logging.getLogger("handler")
+    if worker.endswith("model_service_worker.py") and not ours.handlers:
+        stream = logging.StreamHandler(sys.stdout)
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        ours.addHandler(stream)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
+def load_status_file(model_name: str) -> Path:
+    """Where a worker says why its model cannot load; our /ping plugin (ReadyPing.java) reads it."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)
+    # TorchServe gives Java TEMP as its java.io.tmpdir; without TEMP both sides use the default.
+    return Path(os.environ.get("TEMP") or tempfile.gettempdir()) / STATUS_DIR / f"{safe}.json"
 
 
 def _device(properties: dict[str, Any]) -> torch.device:
@@ -28,6 +54,21 @@ class ModelHandler(BaseHandler):
     """Rebuilds the model from model.pth and model_artifacts.pth and serves CSV and JSON rows."""
 
     def initialize(self, context: Any) -> None:
+        """Load the model; when it cannot load, say why in one ERROR line and in /ping's body."""
+        _log_with_levels()
+        status = load_status_file(context.model_name)
+        try:
+            self._load(context)
+        except Exception as exc:
+            # The file and the reason, once, where an operator looks: the log and /ping.
+            reason = str(exc) if isinstance(exc, (ArtifactError, ConfigError)) else f"{type(exc).__name__}: {exc}"
+            log.error("model %s cannot load: %s", context.model_name, reason)
+            status.parent.mkdir(parents=True, exist_ok=True)
+            status.write_text(json.dumps({"model": context.model_name, "error": reason}))
+            raise
+        status.unlink(missing_ok=True)
+
+    def _load(self, context: Any) -> None:
         """Load the model directory (from a .mar or a plain folder), set threads, warm up."""
         started = time.perf_counter()
         properties = context.system_properties
