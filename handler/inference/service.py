@@ -19,6 +19,7 @@ from handler.features.schema import ColumnKind
 from handler.inference import codecs
 from handler.inference.batching import split_rows
 from handler.inference.codecs import Codec
+from handler.inference.metrics import BatchHistograms, Sample
 from handler.inference.outputs import OutputField, selected_records
 from handler.inference.predictor import BatchLimits, Predictor
 from handler.inference.protocol import Request, Response, error_response
@@ -76,10 +77,11 @@ class BatchStats:
 
 @dataclass(frozen=True)
 class Served:
-    """The answers to one batch, in request order, and the batch's figures."""
+    """The answers to one batch, in request order, the batch's figures, and histogram increments due."""
 
     responses: list[Response]
     stats: BatchStats
+    histograms: list[Sample]  # (counter, labels, increment): empty between flushes
 
 
 class BatchInference:
@@ -89,6 +91,7 @@ class BatchInference:
         self.predictor = predictor
         self.settings = settings
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
+        self.histograms = BatchHistograms()
 
     @classmethod
     def from_model_dir(
@@ -191,7 +194,8 @@ class BatchInference:
             stats.inference_ms,
             stats.postprocess_ms,
         )
-        return Served(responses, stats)
+        stage_ms = (stats.preprocess_ms, stats.inference_ms, stats.postprocess_ms)
+        return Served(responses, stats, self.histograms.observe(stage_ms, stats.requests, prepared.counts))
 
     def __call__(self, requests: Sequence[Request]) -> list[Response]:
         """The answers to a batch of requests, in order."""

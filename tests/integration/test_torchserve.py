@@ -174,6 +174,11 @@ def test_metrics_and_health_after_the_storm(two_models: Server) -> None:
     text = http(two_models.metrics_url + "/metrics").body.decode()
     for name in ("BsmRows", "BsmRequests", "BsmBatches", "BsmPreprocessMs", "BsmInferenceMs", "BsmPostprocessMs"):
         assert f"# TYPE {name} counter" in text
+    # Histograms made of counters: histogram_quantile() reads their _bucket series by `le`.
+    for name in ("BsmRequestLatencySeconds", "BsmStageLatencySeconds", "BsmRowsPerRequest"):
+        assert f"# TYPE {name}_bucket counter" in text and f"# TYPE {name}_count counter" in text
+        assert re.search(rf'{name}_bucket{{[^}}]*le="\+Inf"[^}}]*}} [1-9]', text), name
+    assert re.search(r'BsmStageLatencySeconds_bucket{[^}]*stage="inference"', text)
     assert http(two_models.url + "/ping", headers=two_models.auth()).status == 200
     assert two_models.ts.workers_ready()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ts.metrics.dimension import Dimension
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.errors import ArtifactError, ConfigError
@@ -108,5 +109,7 @@ class ModelHandler(BaseHandler):
             for header, text in response.headers.items():
                 context.set_response_header(idx, header, text)
         for name, value in served.stats.counters().items():
-            context.metrics.add_counter(f"Bsm{name}", value)
+            context.metrics.add_counter(f"Bsm{name}", value, dimensions=[])
+        for name, labels, increment in served.histograms:
+            context.metrics.add_counter(name, increment, dimensions=[Dimension(k, v) for k, v in labels.items()])
         return [r.body for r in served.responses]
