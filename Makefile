@@ -61,9 +61,13 @@ test: check example plugins
 bench: example plugins
 	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
 
-# The long load test behind the `soak` marker (CI runs the bounded version in `make test`).
+# The long tests: the mixed-traffic soak behind the `soak` marker (CI runs a bounded version in
+# `make test`), then SOAK_MINUTES of mixed traffic against make serve's server, its worker's
+# memory sampled (build/soak/soak.json).
+SOAK_MINUTES ?= 20
 soak: example plugins
 	HF_HUB_OFFLINE=1 BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest -m soak -o addopts="" tests/integration
+	HF_HUB_OFFLINE=1 $(PY) -m tools.bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf build model_store/*.mar .pytest_cache
