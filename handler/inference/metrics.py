@@ -7,6 +7,7 @@ and `<name>_count`, so `histogram_quantile` works on these as on any histogram.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,9 +67,14 @@ class BatchHistograms:
         self.stages = {s: Histogram("BsmStageLatencySeconds", LATENCY_BUCKETS, {"stage": s})
                        for s in ("preprocess", "inference", "postprocess")}  # fmt: skip
         self.rows = Histogram("BsmRowsPerRequest", ROW_BUCKETS)
+        self.lock = threading.Lock()  # an engine may serve batches from several threads
 
     def observe(self, stage_ms: Sequence[float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
         """Record one batch; return the increments due now (everything pending, at most every `every` s)."""
+        with self.lock:
+            return self._observe(stage_ms, requests, rows_per_request)
+
+    def _observe(self, stage_ms: Sequence[float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
         for histogram, ms in zip(self.stages.values(), stage_ms, strict=True):
             histogram.observe(ms / 1000)
         self.request.observe(sum(stage_ms) / 1000, times=requests)  # each request waited for its whole batch
