@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from handler.cli.container import main
@@ -17,3 +18,15 @@ def test_serve_refuses_a_bad_environment_or_model(tmp_path: Path, monkeypatch, c
     assert main(["serve"]) == 1
     assert "expected model.pth and model_artifacts.pth" in capsys.readouterr().err
     assert main(["bogus"]) == 2
+
+
+def test_serve_refuses_a_mangled_model_before_starting_torchserve(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "model_artifacts.pth").write_bytes(b"not a torch file")
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    assert main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert "serve: cannot start:" in err and "model_artifacts.pth: is not a file torch.save wrote" in err

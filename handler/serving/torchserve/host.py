@@ -84,16 +84,36 @@ def model_source(model_dir: Path) -> tuple[Path, str]:
     raise ArtifactError(f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}")
 
 
-def check_model(model_dir: Path) -> str:
-    """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
+def check_files(model_dir: Path) -> str:
+    """The checks that take milliseconds, made before TorchServe starts: the files are there and look right."""
     store, url = model_source(model_dir)
     if url.endswith(".mar"):
-        with zipfile.ZipFile(store / url) as mar:
-            missing = {"MAR-INF/MANIFEST.json", MODEL_FILE, ARTIFACTS_FILE} - set(mar.namelist())
+        try:
+            with zipfile.ZipFile(store / url) as mar:
+                missing = {"MAR-INF/MANIFEST.json", MODEL_FILE, ARTIFACTS_FILE} - set(mar.namelist())
+        except zipfile.BadZipFile:
+            raise ArtifactError(f"{store / url}: is not a model archive (a zip file)") from None
         if missing:
             raise ArtifactError(f"{store / url}: archive lacks {sorted(missing)}")
         return f"{url} (archive)"
-    from handler.inference.predictor import Predictor  # torch: only once the model is checked
+    for name in (MODEL_FILE, ARTIFACTS_FILE):
+        path = model_dir / name
+        if not path.is_file():
+            raise ArtifactError(f"{path}: file not found")
+        with path.open("rb") as handle:
+            head = handle.read(4)
+        # torch.save writes a zip archive; files from before torch 1.6 are a pickle stream.
+        if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+            raise ArtifactError(f"{path}: is not a file torch.save wrote (truncated, corrupted or another format)")
+    return f"{model_dir} (files)"
+
+
+def check_model(model_dir: Path) -> str:
+    """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
+    checked = check_files(model_dir)
+    if checked.endswith("(archive)"):
+        return checked
+    from handler.inference.predictor import Predictor  # torch: only once the files look right
 
     predictor = Predictor.from_dir(model_dir)
     return f"{len(predictor.columns)} columns {predictor.columns}, labels {predictor.labels}"
@@ -119,6 +139,7 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
         store = workdir / "store"
         store.mkdir(exist_ok=True)
     else:
+        check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
         store, url = model_source(settings.model_dir)
         models = [f"{MODEL_NAME}={url}"]
     config = workdir / "config.properties"
