@@ -68,7 +68,7 @@ def to_enum(kind: type[E], raw: Any, label: str) -> E:
 def to_list(raw: Any, label: str) -> list[str]:
     """A list of strings: a list, a JSON list, or comma-separated text."""
     if isinstance(raw, (list, tuple)):
-        return [str(item) for item in raw]
+        return [str(item.value) if isinstance(item, Enum) else str(item) for item in raw]
     text = str(raw).strip()
     if text.startswith("["):  # a JSON list, as SageMaker hyperparameters may carry
         try:
@@ -82,11 +82,13 @@ def to_list(raw: Any, label: str) -> list[str]:
 def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int | None = None) -> Any:
     """`raw` (text from a variable or a flag, or a YAML value) as a value of the declared type `kind`."""
     args = typing.get_args(kind)
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:  # X | None
         if raw is None:
             return None
         kind = next(a for a in args if a is not type(None))
         args = typing.get_args(kind)
+    elif raw is None and kind is not Any:
+        raise ConfigError(f"{label} is None, expected a value")
     origin = typing.get_origin(kind) or kind
     if origin is bool:
         return to_bool(raw, label)
@@ -98,13 +100,13 @@ def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int |
         except (TypeError, ValueError):
             raise ConfigError(f"{label} is {raw!r}, expected a number") from None
     if origin is list:
+        item = args[0] if args else str
+        if item is Any and isinstance(raw, (list, tuple)):
+            return list(raw)  # e.g. text steps given as specs (dicts): kept as they are
         items = to_list(raw, label)
-        kind = args[0] if args else str
-        return (
-            [to_enum(kind, item, label) for item in items]
-            if isinstance(kind, type) and issubclass(kind, Enum)
-            else items
-        )
+        if isinstance(item, type) and issubclass(item, Enum):
+            return [convert(name, item, label) for name in items]
+        return items
     if isinstance(origin, type) and issubclass(origin, Enum):
         parse = getattr(origin, "parse", None)  # an enum may name itself in its own messages
         return parse(raw) if parse is not None else to_enum(origin, raw, label)
@@ -179,14 +181,9 @@ class Settings:
         return values
 
     def check(self) -> None:
-        """Check values given directly (not through `load`) against the types and bounds declared."""
+        """Convert and check values given directly (not through `load`), as `load` would."""
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is not None and hints[f.name] in (int, int | None):
-                to_int(
-                    value,
-                    self.LABEL.format(name=f.name, variable=f.name),
-                    f.metadata.get("low"),
-                    f.metadata.get("high"),
-                )
+            label = self.LABEL.format(name=f.name, variable=f.name)
+            value = convert(getattr(self, f.name), hints[f.name], label, f.metadata.get("low"), f.metadata.get("high"))
+            object.__setattr__(self, f.name, value)  # frozen dataclasses too: this runs in __post_init__

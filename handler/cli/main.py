@@ -24,7 +24,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from handler.serving.sagemaker import environment as sm
 
         hyper_file = sm.training_hyperparameters_file()
-        values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
+        try:
+            values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{hyper_file} is not valid JSON: {exc}") from None
         encoder = values.pop("encoder", args.encoder)
         test_dir = sm.training_channel("test")
         train_path, test_path, out = (
@@ -82,7 +85,7 @@ def cmd_transform(args: argparse.Namespace) -> int:
         content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
         accept = args.accept or content_type
         send = (
-            t.in_process_sender(service, content_type, accept)
+            t.in_process_sender(service, content_type, accept, headers)
             if service is not None
             else t.HttpSender(args.endpoint, content_type, accept, headers, retries=args.retries)
         )

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -256,6 +257,9 @@ def load_model_codecs(model_dir: str | os.PathLike[str]) -> list[str]:
     path = Path(model_dir) / MODEL_CODECS_FILE
     if not path.is_file():
         return []
+    code = str(path.parent.resolve())
+    if code not in sys.path:  # the codecs may import their neighbours, as SageMaker's code/ allows
+        sys.path.insert(0, code)
     before = {name: CODECS.get(name) for name in CODECS}
     name = "bsm_model_codecs_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)

@@ -37,6 +37,7 @@ class Plan:
     writer: Codec
     outputs: tuple[OutputField, ...] | None  # None: the default answer (label, score, probabilities)
     headers: dict[str, str]
+    request_id: str = ""
 
 
 @dataclass
@@ -106,15 +107,20 @@ class BatchInference:
         asked = request.attributes().get("outputs")
         if asked is None:
             return tuple(self.settings.outputs) if self.settings.outputs else None
+        label = "custom attribute outputs"
         try:
-            return tuple(to_enum(OutputField, name, "custom attribute outputs") for name in to_list(asked, ""))
+            fields = [to_enum(OutputField, name, label) for name in to_list(asked, label)]
         except ConfigError as exc:
             raise InvalidInput(str(exc)) from None
+        if not fields:
+            allowed = ", ".join(f.value for f in OutputField)
+            raise InvalidInput(f"{label} is empty; name one or more of: {allowed}")
+        return tuple(dict.fromkeys(fields))  # a field asked twice is answered once
 
     def _decode(self, request: Request) -> tuple[Features, Plan]:
         reader = codecs.for_content_type(request.content_type)
         writer = codecs.for_accept(request.accept, reader, self.settings.default_accept)
-        plan = Plan(writer, self._outputs(request), request.echo())
+        plan = Plan(writer, self._outputs(request), request.echo(), request.request_id)
         rows = reader.decode(request.body, self.predictor.columns)
         if len(rows) > self.settings.max_rows_per_request:
             raise PayloadTooLarge(
@@ -168,13 +174,21 @@ class BatchInference:
                 responses.append(outcome)
                 continue
             piece = next(pieces)
-            if outcome.outputs is None:
-                body = outcome.writer.encode(self.predictor.postprocess(piece))
-            else:
-                records = selected_records(piece, self.predictor.labels, outcome.outputs)
-                body = outcome.writer.encode(records, [f.value for f in outcome.outputs])
-            responses.append(Response(200, outcome.writer.media_type, body, outcome.headers))
+            try:
+                responses.append(self._encode(outcome, piece))
+            except Exception as exc:  # a model's own codec may fail: this request only, never its batch-mates
+                log.error("request %s: unexpected %s while writing its answer", outcome.request_id, type(exc).__name__)
+                responses.append(error_response(InternalError("the answer could not be written"), outcome.headers))
         return responses
+
+    def _encode(self, plan: Plan, probabilities: np.ndarray) -> Response:
+        """One good request's answer, as its plan says."""
+        if plan.outputs is None:
+            body = plan.writer.encode(self.predictor.postprocess(probabilities))
+        else:
+            records = selected_records(probabilities, self.predictor.labels, plan.outputs)
+            body = plan.writer.encode(records, [f.value for f in plan.outputs])
+        return Response(200, plan.writer.media_type, body, plan.headers)
 
     def serve(self, requests: Sequence[Request]) -> Served:
         """All three stages, each timed (as KServe's `Model.__call__` times its own)."""

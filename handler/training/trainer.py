@@ -74,7 +74,10 @@ def read_table(path: Path) -> pd.DataFrame:
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise ConfigError(f"no CSV files in {path}" if path.is_dir() else f"{path}: no such file")
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    try:
+        return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read as CSV: {exc}") from None
 
 
 def schema_for(frame: pd.DataFrame, config: TrainConfig) -> Schema:
@@ -92,7 +95,7 @@ def _load_encoder(model: MultimodalClassifier, state: dict[str, torch.Tensor]) -
     result = model.encoder.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
     if missing:
-        raise ValueError(f"pretrained encoder weights lack {missing[:5]}")
+        raise ConfigError(f"pretrained encoder weights lack {missing[:5]}")
 
 
 def train(

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from handler import Predictor
+from handler.inference import codecs
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
 from tests.helpers import assert_same_predictions, csv_predictions
@@ -188,3 +189,38 @@ def test_log_lines_about_a_request_carry_its_id(service: BatchInference, caplog:
     assert response.status == 415
     about = [r.getMessage() for r in caplog.records if "415" in r.getMessage()]
     assert about and all("inference-42" in m and "secret" not in m for m in about)
+
+
+def test_outputs_asked_empty_or_twice(service: BatchInference, tiny_predictor: Predictor, tiny_frames) -> None:
+    body = _csv(tiny_frames[1].iloc[:2], tiny_predictor.columns)
+    empty, twice = service(
+        [
+            Request(body, "text/csv", custom_attributes="outputs="),
+            Request(body, "text/csv", "application/json", custom_attributes="outputs=probability,probability"),
+        ]
+    )
+    assert empty.status == 400 and "custom attribute outputs is empty" in empty.body.decode()
+    assert [list(r) for r in json.loads(twice.body)["predictions"]] == [["probability"], ["probability"]]
+
+
+class BrokenWriter:
+    """A codec whose encode fails, as a model's own codec might."""
+
+    media_type = "application/x-broken"
+
+    def decode(self, body: object, columns: list[str]) -> list:
+        return codecs.CODECS.get("text/csv").decode(body, columns)
+
+    def encode(self, predictions: list, fields: list | None = None) -> bytes:
+        raise RuntimeError("cannot write")
+
+
+def test_an_answer_that_cannot_be_written_fails_alone(
+    service: BatchInference, tiny_predictor: Predictor, tiny_frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(codecs.CODECS, "_items", dict(codecs.CODECS._items))
+    codecs.register_codec(BrokenWriter())
+    body = _csv(tiny_frames[1].iloc[:2], tiny_predictor.columns)
+    broken, good = service([Request(body, "application/x-broken", custom_attributes="a=1"), Request(body, "text/csv")])
+    assert broken.status == 500 and broken.headers == {"X-Amzn-SageMaker-Custom-Attributes": "a=1"}
+    assert good.status == 200 and len(good.body.decode().splitlines()) == 2

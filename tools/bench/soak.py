@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             samples.append((time.monotonic() - began, worker_rss_mb(server.process.pid)))
             log(f"soak {samples[-1][0] / 60:5.1f} min: worker RSS {samples[-1][1]:.0f} MB")
             load.join(timeout=args.every)
+    if not result or not samples:
+        raise SystemExit("soak: the load did not run to its end; see the server's log in " + str(out))
     done = result[0]
     flat, growth = plateau(samples, args.tolerance)
     report = {

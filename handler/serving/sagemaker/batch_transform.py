@@ -93,21 +93,34 @@ class HttpSender:
 
 
 def in_process_service(model_dir: Path) -> BatchInference:
-    """The server's request path (decode, validate, predict, encode) for a model directory."""
+    """The server's request path (decode, validate, predict, encode) for a model directory.
+
+    The worker's settings come from the environment (BSM_*, SAGEMAKER_INFERENCE_OUTPUT, ...), but
+    the execution mode is fp32, the offline reference, unless BSM_EXECUTION names another.
+    """
+    import dataclasses
+    import os
+
     from handler.inference.service import BatchInference
     from handler.inference.settings import ServingSettings
     from handler.model.execution import Execution
 
-    # fp32, the offline reference: the answers match `bsm train`'s evaluation exactly.
-    return BatchInference.from_model_dir(model_dir, ServingSettings(execution=Execution.FP32))
+    settings = ServingSettings.load(None)
+    if not os.environ.get(ServingSettings.variables()["execution"], "").strip():
+        settings = dataclasses.replace(settings, execution=Execution.FP32)
+    return BatchInference.from_model_dir(model_dir, settings)
 
 
-def in_process_sender(service: BatchInference, content_type: str, accept: str) -> Send:
-    """Payloads answered by `service` in this process, as the server would answer them."""
+def in_process_sender(
+    service: BatchInference, content_type: str, accept: str, headers: dict[str, str] | None = None
+) -> Send:
+    """Payloads answered by `service` in this process, as the server would answer them (with `headers`)."""
     from handler.inference.service import Request
 
+    sent = {**(headers or {}), "Content-Type": content_type, "Accept": accept}
+
     def send(payload: bytes) -> bytes:
-        (response,) = service([Request(payload, content_type, accept)])
+        (response,) = service([Request.from_headers(payload, sent)])
         if response.status != 200:
             raise TransformError(f"record batch refused with {response.status}: {response.body.decode()[:500]}")
         return response.body

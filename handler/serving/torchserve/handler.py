@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ from handler.errors import ArtifactError, ConfigError
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
+from handler.serving.torchserve import STATUS_DIR
 
 log = logging.getLogger(__name__)
-STATUS_DIR = "bsm-model-status"  # under the temp folder TorchServe's frontend and its workers share
 
 
 def _log_with_levels() -> None:
@@ -39,8 +38,8 @@ def _log_with_levels() -> None:
 def load_status_file(model_name: str) -> Path:
     """Where a worker says why its model cannot load; our /ping plugin (ReadyPing.java) reads it."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)
-    # TorchServe gives Java TEMP as its java.io.tmpdir; without TEMP both sides use the default.
-    return Path(os.environ.get("TEMP") or tempfile.gettempdir()) / STATUS_DIR / f"{safe}.json"
+    # TorchServe gives Java TEMP as its java.io.tmpdir; without TEMP, Java uses /tmp.
+    return Path(os.environ.get("TEMP") or "/tmp") / STATUS_DIR / f"{safe}.json"
 
 
 def _device(properties: dict[str, Any]) -> torch.device:
@@ -58,6 +57,7 @@ class ModelHandler(BaseHandler):
         """Load the model; when it cannot load, say why in one ERROR line and in /ping's body."""
         _log_with_levels()
         status = load_status_file(context.model_name)
+        status.unlink(missing_ok=True)  # an earlier attempt's reason is not this one's
         try:
             self._load(context)
         except Exception as exc:
@@ -67,7 +67,6 @@ class ModelHandler(BaseHandler):
             status.parent.mkdir(parents=True, exist_ok=True)
             status.write_text(json.dumps({"model": context.model_name, "error": reason}))
             raise
-        status.unlink(missing_ok=True)
 
     def _load(self, context: Any) -> None:
         """Load the model directory (from a .mar or a plain folder), set threads, warm up."""

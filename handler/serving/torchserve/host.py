@@ -113,9 +113,11 @@ def check_model(model_dir: Path) -> str:
     checked = check_files(model_dir)
     if checked.endswith("(archive)"):
         return checked
-    from handler.inference.predictor import Predictor  # torch: only once the files look right
+    # torch: only once the files look right. The worker's settings and the model's own codecs too.
+    from handler.inference.service import BatchInference
+    from handler.inference.settings import ServingSettings
 
-    predictor = Predictor.from_dir(model_dir)
+    predictor = BatchInference.from_model_dir(model_dir, ServingSettings.load(None)).predictor
     return f"{len(predictor.columns)} columns {predictor.columns}, labels {predictor.labels}"
 
 

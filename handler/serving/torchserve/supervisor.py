@@ -18,6 +18,7 @@ from typing import Any
 
 from handler.errors import ArtifactError, ConfigError
 from handler.serving.process import stop_process_group
+from handler.serving.torchserve import STATUS_DIR
 
 # Our log4j2 configuration: TorchServe's frontend never writes an exception's message (it may quote a body).
 LOG_CONFIG = Path(__file__).resolve().parent / "log4j2.xml"
@@ -66,6 +67,7 @@ class TorchServe:
         workdir = self.workdir.resolve()  # the launcher runs there: relative paths would break
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp / STATUS_DIR, ignore_errors=True)  # a former run's load errors are not ours
         env = {
             **os.environ,
             "TMPDIR": str(tmp),

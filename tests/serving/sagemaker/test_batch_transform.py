@@ -72,6 +72,17 @@ def test_in_process_file_matches_the_predictor(
         assert line.startswith(original + ",") and line.split(",")[-2] == label
 
 
+def test_in_process_honours_the_custom_attributes(
+    tiny_model_dir: Path, tiny_predictor: Predictor, tiny_frames, tmp_path: Path
+) -> None:
+    source = _csv(tiny_frames[1].head(20), tiny_predictor.columns, tmp_path / "few.csv")
+    attributes = {"X-Amzn-SageMaker-Custom-Attributes": "outputs=probability,predicted_label"}
+    send = in_process_sender(in_process_service(tiny_model_dir), "text/csv", "text/csv", attributes)
+    transform_file(source, tmp_path, send, "text/csv", 2000, concurrency=1, join_input=False, progress=False)
+    lines = [line.split(",") for line in (tmp_path / "few.csv.out").read_text().splitlines()]
+    assert len(lines) == 20 and all(0 < float(p) <= 1 and label in tiny_predictor.labels for p, label in lines)
+
+
 def test_a_bad_record_leaves_no_output(tiny_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("s,m,US,email,1,2\ns,m,US,email,abc,2\n")

@@ -62,7 +62,11 @@ public class ReadyPing extends ModelServerEndpoint {
 
     /** The JSON object a worker wrote when the model failed to load, or null. */
     private static String loadError(String modelName) {
-        Path file = Paths.get(System.getProperty("java.io.tmpdir"), STATUS_DIR, modelName + ".json");
+        StringBuilder safe = new StringBuilder();  // as the worker names the file
+        for (char c : modelName.toCharArray()) {
+            safe.append(Character.isLetterOrDigit(c) || c == '.' || c == '_' || c == '-' ? c : '_');
+        }
+        Path file = Paths.get(System.getProperty("java.io.tmpdir"), STATUS_DIR, safe + ".json");
         try {
             String text = Files.readString(file, StandardCharsets.UTF_8).trim();
             return text.startsWith("{") && text.endsWith("}") ? text : null;
