@@ -111,7 +111,7 @@ def worker_env(settings: HostingSettings, model_dir: Path) -> dict[str, str]:
 
 
 def base_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The SageMaker root directory."""
+    """The SageMaker root directory (training reads only this variable: others may be unset or odd)."""
     env = os.environ if env is None else env
     return SageMakerEnvironment.from_sources(env={k: v for k, v in env.items() if k == toolkit.BASE_PATH_ENV}).base_dir
 

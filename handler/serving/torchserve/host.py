@@ -84,8 +84,11 @@ def model_source(model_dir: Path) -> tuple[Path, str]:
     raise ArtifactError(f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}")
 
 
-def check_files(model_dir: Path) -> str:
-    """The checks that take milliseconds, made before TorchServe starts: the files are there and look right."""
+def check_files(model_dir: Path) -> tuple[Path, str]:
+    """The checks that take milliseconds, made before TorchServe starts: the files are there and look right.
+
+    Returns what `model_source` does: (model store, model URL).
+    """
     store, url = model_source(model_dir)
     if url.endswith(".mar"):
         try:
@@ -95,7 +98,7 @@ def check_files(model_dir: Path) -> str:
             raise ArtifactError(f"{store / url}: is not a model archive (a zip file)") from None
         if missing:
             raise ArtifactError(f"{store / url}: archive lacks {sorted(missing)}")
-        return f"{url} (archive)"
+        return store, url
     for name in (MODEL_FILE, ARTIFACTS_FILE):
         path = model_dir / name
         if not path.is_file():
@@ -105,14 +108,14 @@ def check_files(model_dir: Path) -> str:
         # torch.save writes a zip archive; files from before torch 1.6 are a pickle stream.
         if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
             raise ArtifactError(f"{path}: is not a file torch.save wrote (truncated, corrupted or another format)")
-    return f"{model_dir} (files)"
+    return store, url
 
 
 def check_model(model_dir: Path) -> str:
     """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
-    checked = check_files(model_dir)
-    if checked.endswith("(archive)"):
-        return checked
+    _, url = check_files(model_dir)
+    if url.endswith(".mar"):
+        return f"{url} (archive)"
     # torch: only once the files look right. The worker's settings and the model's own codecs too.
     from handler.inference.service import BatchInference
     from handler.inference.settings import ServingSettings
@@ -141,8 +144,7 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
         store = workdir / "store"
         store.mkdir(exist_ok=True)
     else:
-        check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
-        store, url = model_source(settings.model_dir)
+        store, url = check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
         models = [f"{MODEL_NAME}={url}"]
     config = workdir / "config.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in hosting_properties(settings, store, plugins).items()))
