@@ -43,6 +43,18 @@ class PayloadTooLarge(ServingError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
+class NotFound(ServingError):
+    """No such route, or no such model loaded."""
+
+    status = HTTPStatus.NOT_FOUND
+
+
+class Conflict(ServingError):
+    """A model of that name is already loaded."""
+
+    status = HTTPStatus.CONFLICT
+
+
 class InternalError(ServingError):
     """Something broke on our side while serving one request."""
 

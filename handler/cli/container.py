@@ -5,13 +5,27 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING
 
 from handler.errors import ArtifactError, ConfigError
 
+if TYPE_CHECKING:
+    from handler.serving.hosting import HostingSettings
+
+ENGINE_ENV = "BSM_ENGINE"
+
+
+class Engine(str, Enum):
+    """The model servers `serve` can run."""
+
+    TORCHSERVE = "torchserve"
+    RAY = "ray"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`serve`: SageMaker's environment -> TorchServe in the foreground; `train`: `bsm train --sagemaker`."""
+    """`serve`: SageMaker's environment -> the engine (BSM_ENGINE), in the foreground; `train`: bsm train."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["train"]:  # the same image trains in SageMaker's layout
@@ -24,15 +38,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"serve: unexpected arguments {args}; usage: serve | train", file=sys.stderr)
         return 2
     from handler.inference.resources import cpu_count
-    from handler.serving.sagemaker.environment import hosting_settings, worker_env
-    from handler.serving.torchserve import host
+    from handler.serving.sagemaker.environment import hosting_settings
 
     try:
-        settings = hosting_settings(os.environ, cpu_count())
-        return host.run(settings, worker_env(settings, settings.model_dir), os.environ)
+        engine = engine_of(os.environ)
+        return run_engine(engine, hosting_settings(os.environ, cpu_count()), os.environ)
     except (ConfigError, ArtifactError, FileNotFoundError) as exc:
         print(f"serve: cannot start: {exc}", file=sys.stderr)
         return 1
+
+
+def engine_of(env: Mapping[str, str]) -> str:
+    """BSM_ENGINE: torchserve (the default) or ray."""
+    from handler.config import to_enum
+
+    return to_enum(Engine, env.get(ENGINE_ENV) or Engine.TORCHSERVE.value, ENGINE_ENV).value
+
+
+def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -> int:
+    """Serve `settings` on the chosen engine in the foreground until SIGTERM; its exit code."""
+    from handler.inference.resources import cpu_count
+    from handler.serving.sagemaker.environment import worker_env
+
+    variables = worker_env(settings, settings.model_dir)
+    if engine == Engine.RAY.value:
+        try:
+            from handler.serving.ray import host as ray_host
+        except ImportError as exc:
+            raise ConfigError(f"{ENGINE_ENV}=ray needs the ray extra (pip install 'bsm-serving[ray]'): {exc}") from None
+        return ray_host.run(settings, variables, env, cpu_count())
+    from handler.serving.torchserve import host
+
+    return host.run(settings, variables, env)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,21 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
         plugins=args.plugins,
     )
     return serve_foreground(server, args.sample)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """One model directory on an engine, in the foreground, as the container's `serve` runs it."""
+    from handler.cli.container import run_engine
+    from handler.inference.resources import cpu_count
+    from handler.serving.sagemaker.environment import hosting_settings
+
+    model_dir = args.model_dir.resolve()
+    env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(args.port)}
+    if args.workers is not None:
+        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(args.workers)
+    settings = hosting_settings(env, cpu_count())
+    settings = dataclasses.replace(settings, base_dir=model_dir.parent, model_name=model_dir.name, multi_model=False)
+    return run_engine(args.engine, settings, os.environ)
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
@@ -167,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("--join-input", action="store_true", help="JoinSource=Input: input line, then output")
     transform.add_argument("--header", action="append", default=[], help="extra 'Name: value' header")
     transform.set_defaults(func=cmd_transform)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model directory on :8080 with SageMaker's routes, on TorchServe or Ray Serve",
+        description="Serve one model directory (model.pth + model_artifacts.pth) in the foreground, as the "
+        "container's `serve` does: /ping, /invocations, /execution-parameters. It reads the same SAGEMAKER_* "
+        "and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
+    )
+    serve.add_argument("--engine", choices=["torchserve", "ray"], default="torchserve")
+    serve.add_argument("--model-dir", type=Path, required=True, help="the model directory")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")
+    serve.set_defaults(func=cmd_serve)
 
     local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")

@@ -36,8 +36,19 @@ class HostingSettings:
     batch_transform: bool  # a batch transform job, not an endpoint
     batch_strategy: BatchStrategy
     max_concurrent_transforms: int | None  # requests a batch transform job keeps in flight
+    model_name: str = "model"  # the single model's folder under base_dir (SageMaker: /opt/ml/model)
 
     @property
     def model_dir(self) -> Path:
         """Where the single model lies (single-model mode)."""
-        return self.base_dir / "model"
+        return self.base_dir / self.model_name
+
+    def execution_parameters(self) -> dict[str, int | str] | None:
+        """GET /execution-parameters' answer in a batch transform job (SageMaker asks it once); None otherwise."""
+        if not (self.batch_transform or self.max_concurrent_transforms is not None):
+            return None
+        return {
+            "MaxConcurrentTransforms": self.max_concurrent_transforms or self.workers,
+            "BatchStrategy": self.batch_strategy.value,
+            "MaxPayloadInMB": self.max_payload_mb,
+        }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from handler.errors import ArtifactError
 from handler.model import ARTIFACTS_FILE, MODEL_FILE
+from handler.model import check_files as model_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.torchserve.supervisor import TorchServe, run_until_stopped
 
@@ -54,11 +55,12 @@ def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir
         "bsm_ping_without_models": "true" if settings.multi_model else "false",
         "allowed_urls": f"^file://{settings.base_dir}/.*",
     }
-    if settings.batch_transform or settings.max_concurrent_transforms is not None:
+    parameters = settings.execution_parameters()
+    if parameters is not None:  # read by our ExecutionParameters plugin
         properties |= {
-            "bsm_max_concurrent_transforms": str(settings.max_concurrent_transforms or settings.workers),
-            "bsm_batch_strategy": settings.batch_strategy.value,
-            "bsm_max_payload_mb": str(settings.max_payload_mb),
+            "bsm_max_concurrent_transforms": str(parameters["MaxConcurrentTransforms"]),
+            "bsm_batch_strategy": str(parameters["BatchStrategy"]),
+            "bsm_max_payload_mb": str(parameters["MaxPayloadInMB"]),
         }
     if not settings.multi_model:
         per_model = {
@@ -99,15 +101,7 @@ def check_files(model_dir: Path) -> tuple[Path, str]:
         if missing:
             raise ArtifactError(f"{store / url}: archive lacks {sorted(missing)}")
         return store, url
-    for name in (MODEL_FILE, ARTIFACTS_FILE):
-        path = model_dir / name
-        if not path.is_file():
-            raise ArtifactError(f"{path}: file not found")
-        with path.open("rb") as handle:
-            head = handle.read(4)
-        # torch.save writes a zip archive; files from before torch 1.6 are a pickle stream.
-        if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
-            raise ArtifactError(f"{path}: is not a file torch.save wrote (truncated, corrupted or another format)")
+    model_files(model_dir)
     return store, url
 
 

@@ -1,0 +1,241 @@
+"""Ray Serve deployments: an ingress that speaks SageMaker's HTTP routes, and scorers that hold BatchInference.
+
+Two applications, so that /ping can answer 503 while the models load: the ingress (HTTP on
+the hosting port) and the scorers (no route, reached through a handle). A scorer replica
+gathers requests with `@serve.batch` and answers each with its own status, type and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.exceptions import ActorDiedError, ActorUnavailableError
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response as HttpResponse
+
+from handler.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServingError
+from handler.inference.protocol import Request, Response, error_response
+from handler.inference.service import BatchInference
+from handler.inference.settings import ServingSettings
+from handler.model import check_files
+from handler.serving.hosting import HostingSettings
+
+log = logging.getLogger("ray.serve")  # a replica's log lines reach Ray's log files and the driver through it
+
+INGRESS_APP = "bsm-ingress"
+SCORER_APP = "bsm-scorer"
+# Read when a replica imports this module (the host passes it in the replicas' environment):
+# `@serve.multiplexed` takes its limit when the class is defined.
+MODELS_PER_REPLICA_ENV = "BSM_RAY_MODELS_PER_REPLICA"
+MODELS_PER_REPLICA = int(os.environ.get(MODELS_PER_REPLICA_ENV, "3"))
+RETRIES = 2  # a request whose replica died before answering goes to another (scoring is idempotent)
+# TorchServe's own routes and KServe's: refused as our TorchServe plugin refuses them.
+NOT_SERVED = ("/predictions", "/explanations", "/v1/", "/v2/")
+
+
+@dataclass(frozen=True)
+class ReplicaOptions:
+    """What Ray needs beyond HostingSettings: where the cluster is and how the scorers scale."""
+
+    threads: int  # torch intra-op threads per scorer replica (its CPUs in Ray's accounting)
+    target_ongoing_requests: float  # autoscaling: requests in flight per replica it aims for
+    max_ongoing_requests: int  # requests a replica holds at once (beyond that they queue in the proxy)
+
+
+def _reply(response: Response) -> HttpResponse:
+    """A starlette response from ours, its media type as we wrote it (starlette would add a charset)."""
+    return HttpResponse(response.body, response.status, {**response.headers, "Content-Type": response.content_type})
+
+
+def _error(error: ServingError) -> HttpResponse:
+    return _reply(error_response(error))
+
+
+def _json(status: int, value: Any) -> HttpResponse:
+    return HttpResponse(json.dumps(value) + "\n", status, {"Content-Type": "application/json"})
+
+
+class Scorer:
+    """A scorer replica: one BatchInference (single model), or one per model id, loaded on first use."""
+
+    def __init__(self, hosting: HostingSettings, threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        self.serving = ServingSettings.load(None)
+        self.single = None if hosting.multi_model else self._load(str(hosting.model_dir))
+        batch: Any = self._batch  # Ray's stubs do not show the setters `@serve.batch` adds
+        batch.set_max_batch_size(hosting.batch_size)
+        batch.set_batch_wait_timeout_s(hosting.max_batch_delay / 1000)
+
+    def _load(self, model_dir: str) -> BatchInference:
+        """The model directory loaded as every engine loads it, warmed up."""
+        service = BatchInference.from_model_dir(model_dir, self.serving)
+        if self.serving.warmup:
+            service.warm_up()
+        return service
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def model(self, model_dir: str) -> BatchInference:
+        """A multi-model endpoint's model, by its directory: loaded once per replica, least recently used evicted."""
+        return await asyncio.to_thread(self._load, model_dir)
+
+    async def describe(self, model_dir: str) -> str:
+        """Load a model (the multi-model load call) and say what it is."""
+        predictor = (await self.model(model_dir)).predictor
+        return f"{len(predictor.columns)} columns, labels {predictor.labels}"
+
+    async def infer(self, model_dir: str | None, request: Request) -> Response:
+        """One request's answer; it waits for batch-mates as `@serve.batch` says."""
+        response: Response = await self._batch((model_dir, request))
+        return response
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batch(self, items: list[tuple[str | None, Request]]) -> list[Response]:
+        """Serve a gathered batch, model by model, in a thread so the replica keeps gathering the next one."""
+        responses: dict[int, Response] = {}
+        for model_dir in dict.fromkeys(m for m, _ in items):
+            service = self.single if model_dir is None else await self.model(model_dir)
+            assert service is not None
+            positions = [i for i, (m, _) in enumerate(items) if m == model_dir]
+            served = await asyncio.to_thread(service.serve, [items[i][1] for i in positions])
+            responses.update(zip(positions, served.responses, strict=True))
+        return [responses[i] for i in range(len(items))]
+
+
+class Ingress:
+    """HTTP on the hosting port: /ping, /invocations, /execution-parameters and the multi-model routes."""
+
+    def __init__(self, hosting: HostingSettings) -> None:
+        self.hosting = hosting
+        self.models: dict[str, str] = {}  # multi-model: name -> model directory (one ingress replica holds it)
+        self._scorer: Any = None
+
+    @property
+    def scorer(self) -> Any:
+        """The scorers' handle, once their application exists."""
+        if self._scorer is None:
+            self._scorer = serve.get_app_handle(SCORER_APP)
+        return self._scorer
+
+    async def __call__(self, http: HttpRequest) -> HttpResponse:
+        """Answer one HTTP request and log its method, path and status (Ray's own line names only the route)."""
+        response = await self._route(http)
+        log.info("%s %s %d", http.method, http.url.path, response.status_code)
+        return response
+
+    async def _route(self, http: HttpRequest) -> HttpResponse:
+        path, method = http.url.path.rstrip("/") or "/", http.method
+        try:
+            if path == "/ping" and method in ("GET", "HEAD"):
+                return await self._ping()
+            if path == "/execution-parameters" and method == "GET":
+                parameters = self.hosting.execution_parameters()
+                return _json(200, parameters) if parameters else _error(NotFound("not a batch transform job"))
+            if path == "/invocations" and method == "POST":
+                if self.hosting.multi_model:
+                    raise NotFound("a multi-model endpoint is invoked at /models/<name>/invoke")
+                return await self._invoke(http, None)
+            if self.hosting.multi_model and (path == "/models" or path.startswith("/models/")):
+                return await self._models_route(http, path.split("/")[2:])
+            if path.startswith(NOT_SERVED) or path in ("/models", "/metrics"):
+                raise NotFound("not served in SageMaker mode; use /invocations")
+            raise NotFound(f"no route {method} {path}")
+        except ServingError as error:
+            return _error(error)
+
+    async def _ping(self) -> HttpResponse:
+        """200 only when every scorer replica has its model and the application runs."""
+        status = serve.status().applications.get(SCORER_APP)
+        ready = status is not None and status.status == "RUNNING"
+        body = {"status": "Healthy" if ready else "Unhealthy"}
+        if status is not None and not ready and status.message:
+            body["reason"] = status.message.splitlines()[0][:500]
+        return _json(200 if ready else 503, body)
+
+    async def _body(self, http: HttpRequest) -> bytes:
+        """The request body, refused with 413 as soon as it is over the payload limit."""
+        limit = self.hosting.max_payload_mb * 1024 * 1024
+        declared = http.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+        chunks, size = [], 0
+        async for chunk in http.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _invoke(self, http: HttpRequest, model_dir: str | None) -> HttpResponse:
+        """One invocation through a scorer (the replica that has the model, when several models are served)."""
+        request = Request.from_headers(await self._body(http), http.headers, uuid.uuid4().hex)
+        handle = self.scorer if model_dir is None else self.scorer.options(multiplexed_model_id=model_dir)
+        response: Response = await _with_retries(lambda: handle.infer.remote(model_dir, request))
+        return _reply(response)
+
+    async def _models_route(self, http: HttpRequest, parts: list[str]) -> HttpResponse:
+        """SageMaker's multi-model API: load, list, describe, invoke, unload."""
+        method = http.method
+        if not parts and method == "POST":
+            return await self._load(await self._body(http))
+        if not parts and method == "GET":
+            return _json(200, {"models": [{"modelName": n, "modelUrl": u} for n, u in sorted(self.models.items())]})
+        name = parts[0] if parts else ""
+        if name not in self.models:
+            raise NotFound(f"model {name!r} is not loaded")
+        if parts[1:] == ["invoke"] and method == "POST":
+            return await self._invoke(http, self.models[name])
+        if len(parts) == 1 and method == "GET":
+            return _json(200, [{"modelName": name, "modelUrl": self.models[name]}])
+        if len(parts) == 1 and method == "DELETE":
+            # Replicas drop it from memory as the least recently used; the name is free now.
+            del self.models[name]
+            return _json(200, {"status": f"model {name!r} unloaded"})
+        raise NotFound(f"no route {method} /models/{'/'.join(parts)}")
+
+    async def _load(self, body: bytes) -> HttpResponse:
+        """Load a model on a scorer replica: {"model_name": ..., "url": a directory under the base dir}."""
+        try:
+            spec = json.loads(body)
+            name, url = str(spec["model_name"]), str(spec["url"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInput('expected a JSON body {"model_name": NAME, "url": MODEL_DIRECTORY}') from None
+        if name in self.models:
+            raise Conflict(f"model {name!r} is already loaded")
+        base = self.hosting.base_dir.resolve()
+        model_dir = Path(url.removeprefix("file://")).resolve()
+        if not model_dir.is_relative_to(base):
+            raise InvalidInput(f"model url must be a directory under {base}")
+        try:
+            check_files(model_dir)
+            handle = self.scorer.options(multiplexed_model_id=str(model_dir))
+            description = await _with_retries(lambda: handle.describe.remote(str(model_dir)))
+        except Exception as exc:  # the reason, without Ray's wrapping traceback
+            reason = getattr(exc, "cause", None) or exc
+            raise InvalidInput(f"model {name!r} cannot load: {reason}") from None
+        log.info("model %s loaded from %s: %s", name, model_dir, description)
+        self.models[name] = str(model_dir)
+        return _json(200, {"status": f"model {name!r} loaded"})
+
+
+async def _with_retries(call: Callable[[], Awaitable[Any]]) -> Any:
+    """A call to a scorer, sent again when its replica died before answering (Ray replaces it)."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return await call()
+        except (ActorDiedError, ActorUnavailableError):
+            if attempt == RETRIES:
+                raise
+            log.warning("a scorer replica died before answering; sending the request to another")
+            await asyncio.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")

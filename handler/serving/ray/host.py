@@ -1,0 +1,145 @@
+"""Ray Serve for a hosting platform: a local Ray (or a cluster), the two applications, the run until SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handler.config import Settings, setting
+from handler.errors import ArtifactError
+from handler.model import check_files
+from handler.serving.hosting import HostingSettings
+
+# With "0", Ray takes 127.0.0.1 as the node's address, so its own servers (GCS, raylet, workers,
+# dashboard agent, metrics) listen on loopback only. Read when ray is imported: set before that.
+SHUTDOWN_GRACE_S = 30
+LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@dataclass(frozen=True)
+class RaySettings(Settings):
+    """How the Ray engine runs: a local Ray or a cluster, and how the scorer replicas scale."""
+
+    ENV_PREFIX = "BSM_RAY_"
+    KIND = "Ray settings"
+
+    address: str | None = setting(
+        None, "a Ray cluster to join ('auto' or ray://HOST:10001); unset: start Ray here, on loopback only"
+    )
+    target_ongoing_requests: float = setting(
+        4.0, "autoscaling (min workers < max workers): requests in flight per replica to aim for"
+    )
+    max_ongoing_requests: int = setting(64, "requests one scorer replica holds at once", low=1)
+    models_per_replica: int = setting(3, "multi-model: models a replica keeps loaded (LRU)", low=1)
+    temp_dir: Path | None = setting(None, "a local Ray's session folder (logs); unset: /tmp/bsm-ray-<pid>")
+
+
+def scorer_options(hosting: HostingSettings, ray: RaySettings, worker_env: Mapping[str, str]) -> dict[str, Any]:
+    """The scorer deployment's options (pure): replicas or autoscaling, CPUs per replica, its environment."""
+    from handler.serving.ray.app import MODELS_PER_REPLICA_ENV
+
+    env = {**worker_env, MODELS_PER_REPLICA_ENV: str(ray.models_per_replica)}
+    options: dict[str, Any] = {
+        "max_ongoing_requests": ray.max_ongoing_requests,
+        # Ray reserves a replica's threads as CPUs: replicas x threads never exceed a node's cores.
+        "ray_actor_options": {"num_cpus": hosting.threads, "runtime_env": {"env_vars": env}},
+        "graceful_shutdown_timeout_s": 10,
+    }
+    if hosting.min_workers == hosting.max_workers:
+        options["num_replicas"] = hosting.min_workers
+    else:
+        options["autoscaling_config"] = {
+            "min_replicas": hosting.min_workers,
+            "initial_replicas": hosting.workers,
+            "max_replicas": hosting.max_workers,
+            "target_ongoing_requests": ray.target_ongoing_requests,
+        }
+    return options
+
+
+def start_ray(ray_settings: RaySettings, cores: int) -> Path | None:
+    """Join the cluster, or start a local Ray with no dashboard, everything but the proxy on loopback.
+
+    Returns the local session's folder (its logs), None on a cluster.
+    """
+    if ray_settings.address is None:
+        os.environ.update(LOCAL_ONLY)
+    import ray
+
+    if ray_settings.address is not None:
+        ray.init(address=ray_settings.address, log_to_driver=True)
+        return None
+    temp = ray_settings.temp_dir or Path(f"/tmp/bsm-ray-{os.getpid()}")  # unix socket paths must stay short
+    ray.init(num_cpus=cores, include_dashboard=False, _temp_dir=str(temp), log_to_driver=True)
+    return temp
+
+
+def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapping[str, str]) -> None:
+    """The ingress on the hosting port (/ping says 503 meanwhile), then the scorers; raises if they cannot start."""
+    from ray import serve
+
+    from handler.serving.ray.app import INGRESS_APP, SCORER_APP, Ingress, Scorer
+
+    serve.start(
+        http_options={"host": "0.0.0.0", "port": hosting.port, "request_timeout_s": hosting.timeout},
+        proxy_location="HeadOnly",
+    )
+    ingress = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})(Ingress)
+    serve.run(ingress.bind(hosting), name=INGRESS_APP, route_prefix="/", blocking=False)
+    scorer = serve.deployment(**scorer_options(hosting, ray_settings, worker_env))(Scorer)
+    serve.run(scorer.bind(hosting, hosting.threads), name=SCORER_APP, route_prefix=None, blocking=False)
+
+
+def deploy_error(exc: BaseException) -> str:
+    """The line of a failed deployment that says why (Ray's message holds the replica's whole traceback)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    ours = [line for line in lines if "ArtifactError:" in line or "ConfigError:" in line]
+    return (ours or lines or [type(exc).__name__])[-1]
+
+
+def run(hosting: HostingSettings, worker_env: Mapping[str, str], env: Mapping[str, str], cores: int) -> int:
+    """Start Ray Serve for `hosting` and run it in the foreground until SIGTERM or SIGINT; its exit code."""
+    ray_settings = RaySettings.from_sources(env=env)
+    if not hosting.multi_model:
+        if not hosting.model_dir.is_dir() or any(hosting.model_dir.glob("*.mar")):
+            raise ArtifactError(
+                f"{hosting.model_dir}: the Ray engine serves a model directory (model.pth and "
+                "model_artifacts.pth); a .mar archive is TorchServe's format"
+            )
+        check_files(hosting.model_dir)  # a missing or mangled file stops us before Ray starts
+    session = start_ray(ray_settings, cores)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs a SIGTERM handler that dies
+        signal.signal(sig, lambda *_: stop.set())
+    import ray
+    from ray import serve
+
+    where = f"cluster {ray_settings.address}" if session is None else f"local Ray, logs in {session}"
+    mode = "multi-model" if hosting.multi_model else "single-model"
+    print(
+        f"serve: starting Ray Serve ({mode}) on port {hosting.port} with {hosting.workers} replicas "
+        f"x {hosting.threads} threads ({where})",
+        flush=True,
+    )
+    try:
+        deploy(hosting, ray_settings, worker_env)
+        print("serve: model ok: every scorer replica is ready", flush=True)
+        stop.wait()
+        print("serve: stopping", flush=True)
+        return 0
+    except RuntimeError as exc:  # Ray's deploy failure: the replicas could not start
+        raise ArtifactError(deploy_error(exc)) from None
+    finally:
+        # Drain the replicas, then stop Ray; if a Ray process died with us (a signal to our whole
+        # process group), shutdown can wait forever on it: leave after a grace period instead.
+        watchdog = threading.Timer(SHUTDOWN_GRACE_S, os._exit, args=(1,))
+        watchdog.daemon = True
+        watchdog.start()
+        serve.shutdown()
+        ray.shutdown()
+        watchdog.cancel()
