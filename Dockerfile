@@ -31,12 +31,13 @@ COPY handler ./handler
 # torch from PyTorch's CPU index (the registry's default build drags in CUDA); every other
 # version comes from constraints.txt, the set the test suite ran with.
 RUN pip install --no-cache-dir -c constraints.txt --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
- && pip install --no-cache-dir -c constraints.txt ".[serve]"
+ && pip install --no-cache-dir -c constraints.txt ".[serve,ray]"
 COPY --from=plugins /out/sagemaker/bsm-plugins.jar /opt/bsm/plugins/bsm-plugins.jar
 RUN useradd --create-home --uid 1000 bsm
 USER 1000
 WORKDIR /home/bsm
 EXPOSE 8080
-# Exec form: `serve` runs as PID 1 and gets SageMaker's SIGTERM itself; it stops TorchServe.
-ENTRYPOINT ["serve"]
+# Exec form: `bsm-serve` runs as PID 1 and gets SageMaker's SIGTERM itself; it stops the engine
+# (TorchServe, or Ray Serve with BSM_ENGINE=ray). SageMaker's `docker run IMAGE serve` passes "serve".
+ENTRYPOINT ["bsm-serve"]
 CMD ["serve"]

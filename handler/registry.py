@@ -34,6 +34,12 @@ class Registry(Generic[T]):
             known = ", ".join(sorted(self._items))
             raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
+    def copy(self) -> Registry[T]:
+        """A registry holding the same items, to which later registrations do not reach."""
+        twin: Registry[T] = Registry(self.kind)
+        twin._items = dict(self._items)
+        return twin
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

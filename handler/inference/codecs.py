@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,7 +48,8 @@ class Codec(Protocol):
         ...
 
 
-CODECS: Registry[Codec] = Registry("codec")
+CODECS: Registry[Codec] = Registry("codec")  # the built-in codecs
+_LOADING = threading.Lock()  # one model's codecs.py runs at a time: it writes to CODECS
 MODEL_CODECS_FILE = Path("code") / "codecs.py"  # a model's own codecs, inside its directory
 log = logging.getLogger(__name__)
 
@@ -185,19 +187,19 @@ for _name in (JSON_LINES, *JSON_LINES_ALIASES):
     CODECS.register(_name)(JsonLinesCodec(_name))
 
 
-def supported() -> list[str]:
+def supported(registry: Registry[Codec] = CODECS) -> list[str]:
     """Media types we read and write."""
-    return list(CODECS)
+    return list(registry)
 
 
-def for_content_type(content_type: str | None) -> Codec:
+def for_content_type(content_type: str | None, registry: Registry[Codec] = CODECS) -> Codec:
     """The codec that reads a request's Content-Type, or a 415 naming what is allowed."""
     name = media_type(content_type)
     if name is None:
-        raise UnsupportedMediaType(f"Content-Type is missing; use one of {supported()}")
-    if name not in CODECS:
-        raise UnsupportedMediaType(f"Content-Type {name!r} is not supported; use one of {supported()}")
-    return CODECS.get(name)
+        raise UnsupportedMediaType(f"Content-Type is missing; use one of {supported(registry)}")
+    if name not in registry:
+        raise UnsupportedMediaType(f"Content-Type {name!r} is not supported; use one of {supported(registry)}")
+    return registry.get(name)
 
 
 def _accepted(accept: str) -> list[str]:
@@ -218,14 +220,16 @@ def _accepted(accept: str) -> list[str]:
     return [name for _, _, name in sorted(ranges)]
 
 
-def for_accept(accept: str | None, request_codec: Codec, default_accept: str | None = None) -> Codec:
+def for_accept(
+    accept: str | None, request_codec: Codec, default_accept: str | None = None, registry: Registry[Codec] = CODECS
+) -> Codec:
     """The codec that writes the response.
 
     Accept is honoured when given; when it is missing or `*/*`, the configured default
     (SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT) is used, else the request's own format.
     """
     default = media_type(default_accept)
-    fallback = CODECS.get(default) if default is not None and default in CODECS else request_codec
+    fallback = registry.get(default) if default is not None and default in registry else request_codec
     if accept is None or not accept.strip():
         return fallback
     for name in _accepted(accept):
@@ -235,12 +239,12 @@ def for_accept(accept: str | None, request_codec: Codec, default_accept: str | N
             prefix = name[:-1]
             if fallback.media_type.startswith(prefix):
                 return fallback
-            match = next((c for c in CODECS if c.startswith(prefix)), None)
+            match = next((c for c in registry if c.startswith(prefix)), None)
             if match:
-                return CODECS.get(match)
-        elif name in CODECS:
-            return CODECS.get(name)
-    raise NotAcceptable(f"Accept {accept[:100]!r} names no format we write; use one of {supported()}")
+                return registry.get(match)
+        elif name in registry:
+            return registry.get(name)
+    raise NotAcceptable(f"Accept {accept[:100]!r} names no format we write; use one of {supported(registry)}")
 
 
 def register_codec(codec: Codec) -> Codec:
@@ -248,24 +252,31 @@ def register_codec(codec: Codec) -> Codec:
     return CODECS.register(codec.media_type.lower(), replace=True)(codec)
 
 
-def load_model_codecs(model_dir: str | os.PathLike[str]) -> list[str]:
-    """Run the model's `code/codecs.py`, which registers its codecs (the AWS toolkit's input_fn/output_fn).
+def load_model_codecs(model_dir: str | os.PathLike[str]) -> Registry[Codec]:
+    """The codecs a model is served with: the built-in ones and those its `code/codecs.py` registers.
 
-    Returns the media types it registered or replaced. The file is the model owner's code,
-    trusted as the model's weights are.
+    That file (the AWS toolkit's input_fn/output_fn) registers into CODECS as it runs; its
+    codecs are moved to the model's own registry, so models served in one process (Ray's
+    multiplexing) never see each other's. The file is the model owner's code, trusted as the
+    model's weights are.
     """
     path = Path(model_dir) / MODEL_CODECS_FILE
     if not path.is_file():
-        return []
+        return CODECS
     code = str(path.parent.resolve())
     if code not in sys.path:  # the codecs may import their neighbours, as SageMaker's code/ allows
         sys.path.insert(0, code)
-    before = {name: CODECS.get(name) for name in CODECS}
     name = "bsm_model_codecs_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path}: cannot be loaded as a Python module")
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    added = sorted(n for n in CODECS if before.get(n) is not CODECS.get(n))
+    with _LOADING:
+        built_in = CODECS.copy()
+        try:
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            own = CODECS.copy()
+        finally:
+            CODECS._items = built_in._items  # the process-wide registry stays the built-in one
+    added = sorted(n for n in own if n not in built_in or own.get(n) is not built_in.get(n))
     log.info("model codecs from %s: %s", path, added or "none registered")
-    return added
+    return own

@@ -24,6 +24,7 @@ from handler.inference.outputs import OutputField, selected_records
 from handler.inference.predictor import BatchLimits, Predictor
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.settings import ServingSettings
+from handler.registry import Registry
 
 __all__ = ["BatchInference", "BatchStats", "Plan", "Prepared", "Request", "Response", "Served"]
 
@@ -88,9 +89,12 @@ class Served:
 class BatchInference:
     """Serves a batch of requests with one predictor: preprocess, inference, postprocess."""
 
-    def __init__(self, predictor: Predictor, settings: ServingSettings) -> None:
+    def __init__(
+        self, predictor: Predictor, settings: ServingSettings, registry: Registry[Codec] = codecs.CODECS
+    ) -> None:
         self.predictor = predictor
         self.settings = settings
+        self.codecs = registry  # the built-in codecs and the model's own
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
         self.histograms = BatchHistograms()
 
@@ -99,8 +103,8 @@ class BatchInference:
         cls, model_dir: str | os.PathLike[str], settings: ServingSettings, device: str | torch.device = "cpu"
     ) -> BatchInference:
         """A model directory served as every engine serves it: its own codecs registered, its Predictor loaded."""
-        codecs.load_model_codecs(model_dir)
-        return cls(Predictor.from_dir(model_dir, device, execution=settings.execution), settings)
+        registry = codecs.load_model_codecs(model_dir)
+        return cls(Predictor.from_dir(model_dir, device, execution=settings.execution), settings, registry)
 
     def _outputs(self, request: Request) -> tuple[OutputField, ...] | None:
         """The request's own selection (custom attribute `outputs=...`), else the setting's."""
@@ -118,8 +122,8 @@ class BatchInference:
         return tuple(dict.fromkeys(fields))  # a field asked twice is answered once
 
     def _decode(self, request: Request) -> tuple[Features, Plan]:
-        reader = codecs.for_content_type(request.content_type)
-        writer = codecs.for_accept(request.accept, reader, self.settings.default_accept)
+        reader = codecs.for_content_type(request.content_type, self.codecs)
+        writer = codecs.for_accept(request.accept, reader, self.settings.default_accept, self.codecs)
         plan = Plan(writer, self._outputs(request), request.echo(), request.request_id)
         rows = reader.decode(request.body, self.predictor.columns)
         if len(rows) > self.settings.max_rows_per_request:

@@ -173,7 +173,7 @@ def test_a_model_brings_its_own_codec(private_registry, tiny_model_dir: Path, ti
     service = BatchInference.from_model_dir(
         model_with_codec(tiny_model_dir, tmp_path), ServingSettings(execution="fp32")
     )
-    assert TSV in codecs.supported()
+    assert TSV in codecs.supported(service.codecs) and TSV not in codecs.supported()  # the model's own
     rows = tiny_frames[1].iloc[:3][service.predictor.columns].fillna("").astype(str)
     rows = rows.replace(r"[\t\r\n]+", " ", regex=True)  # TSV has no quoting: one line, no tabs, per row
     body = "".join("\t".join(map(str, r)) + "\n" for r in rows.itertuples(index=False)).encode()
@@ -188,5 +188,5 @@ def test_a_model_brings_its_own_codec(private_registry, tiny_model_dir: Path, ti
 
 def test_a_model_without_code_registers_nothing(private_registry, tiny_model_dir: Path) -> None:
     before = codecs.supported()
-    assert codecs.load_model_codecs(tiny_model_dir) == []
+    assert codecs.load_model_codecs(tiny_model_dir) is codecs.CODECS
     assert codecs.supported() == before
