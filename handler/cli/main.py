@@ -89,12 +89,14 @@ def cmd_transform(args: argparse.Namespace) -> int:
     """Batch transform files as SageMaker does, against an endpoint or in process."""
     from handler.serving.sagemaker import batch_transform as t
 
-    if (args.endpoint is None) == (args.in_process is None):
-        raise ConfigError("give exactly one of --endpoint URL and --in-process MODEL_DIR")
+    if sum(x is not None for x in (args.endpoint, args.in_process, args.ray)) != 1:
+        raise ConfigError("give exactly one of --endpoint URL, --in-process MODEL_DIR and --ray MODEL_DIR")
     if any(":" not in h for h in args.header):
         raise ConfigError(f"--header takes 'Name: value', got {[h for h in args.header if ':' not in h]}")
     headers = {name.strip(): value.strip() for name, value in (h.split(":", 1) for h in args.header)}
     args.output.mkdir(parents=True, exist_ok=True)
+    if args.ray is not None:
+        return transform_on_ray(args, headers)
     service = t.in_process_service(args.in_process) if args.in_process else None  # load the model once
     failed = []
     for path in t.input_files(args.input):
@@ -120,6 +122,42 @@ def cmd_transform(args: argparse.Namespace) -> int:
         except t.TransformError as exc:
             print(f"{path.name}: failed, no output written: {exc}", file=sys.stderr)
             failed.append(path.name)
+    return 1 if failed else 0
+
+
+def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
+    """`bsm transform --ray`: each file's records scored on Ray Data by a pool of actors, one model each."""
+    from handler.inference.resources import cpu_count, default_workers, share_of_cores
+    from handler.inference.settings import ServingSettings
+    from handler.model import check_files
+    from handler.serving.ray import data
+    from handler.serving.ray.host import RaySettings, start_ray
+    from handler.serving.sagemaker import batch_transform as t
+
+    check_files(args.ray)
+    cores = cpu_count()
+    actors = args.actors or default_workers(cores)
+    ray_settings = RaySettings.from_sources(env=os.environ)
+    start_ray(ray_settings, cores)
+    import ray
+
+    failed = []
+    try:
+        for path in t.input_files(args.input):
+            content_type = args.content_type or t.CONTENT_TYPES.get(path.suffix, "text/csv")
+            sent = {**headers, "Content-Type": content_type, "Accept": args.accept or content_type}
+            job = data.Job(args.ray.resolve(), ServingSettings.offline(), sent, share_of_cores(cores, actors))
+            records = t.records_of(path.read_bytes())
+            try:
+                outputs = data.score_records(records, job, actors, args.rows_per_batch, progress=not args.quiet)
+            except data.ScoringError as exc:
+                print(f"{path.name}: failed, no output written: {exc}", file=sys.stderr)
+                failed.append(path.name)
+                continue
+            target = t.write_output(path, args.output, records, outputs, content_type, args.join_input)
+            print(f"{path.name}: {len(records)} records -> {target}")
+    finally:
+        ray.shutdown()
     return 1 if failed else 0
 
 
@@ -175,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("output", type=Path, help="folder for the .out files")
     transform.add_argument("--endpoint", help="URL to POST to, e.g. http://localhost:8080/invocations")
     transform.add_argument("--in-process", type=Path, metavar="MODEL_DIR", help="predict without a server")
+    transform.add_argument(
+        "--ray", type=Path, metavar="MODEL_DIR", help="score on Ray Data: a pool of actors, one model each"
+    )
+    transform.add_argument("--actors", type=int, help="--ray: actors (default: one per 2 cores)")
+    transform.add_argument("--rows-per-batch", type=int, default=256, help="--ray: records per actor call")
     transform.add_argument("--content-type", help="default: from the file extension")
     transform.add_argument("--accept", help="default: the content type")
     transform.add_argument("--max-payload-mb", type=float, default=6.0, help="default: 6 (SageMaker's default)")

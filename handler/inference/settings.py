@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,3 +47,12 @@ class ServingSettings(Settings):
         """Defaults, overridden by the model config's `handler:` section, overridden by the environment."""
         section = (model_config or {}).get("handler") or {}
         return cls.from_sources(section, env, source="the model config")
+
+    @classmethod
+    def offline(cls, env: Mapping[str, str] | None = None) -> ServingSettings:
+        """A worker's settings for offline scoring: fp32, the exact reference, unless BSM_EXECUTION names a mode."""
+        env = os.environ if env is None else env
+        settings = cls.load(None, env)
+        if not env.get(cls.variables()["execution"], "").strip():
+            settings = dataclasses.replace(settings, execution=Execution.FP32)
+        return settings

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +21,7 @@ import pytest
 from examples.buyer_intents.data import generate
 from handler import Predictor
 from handler.model import artifacts
+from handler.serving.process import free_port
 from handler.serving.torchserve.properties import free_ports_config, read_properties, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from handler.training.encoders import EncoderSource
@@ -156,3 +162,102 @@ def two_models(
 @pytest.fixture(scope="module")
 def other_predictor(other_model_dir: Path) -> Predictor:
     return Predictor.from_dir(other_model_dir)
+
+
+# `serve` (bsm-serve) as SageMaker runs it, on either engine.
+ENGINES = ["torchserve", "ray"]
+
+
+@dataclass
+class Serve:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    ping_log: list[int]
+    engine: str = "torchserve"
+    ray_dir: Path | None = None  # a local Ray's session folder: its log files
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]):
+        return http(self.url + path, body, headers, method="POST")
+
+    def logs(self) -> str:
+        """serve's output and every log file of the server (TorchServe's under TMPDIR, Ray's in its folder)."""
+        folders = [self.log.parent] + ([self.ray_dir] if self.ray_dir else [])
+        files = [p for folder in folders for p in folder.rglob("*") if p.suffix in (".log", ".err", ".out")]
+        return self.log.read_text(errors="replace") + "".join(p.read_text(errors="replace") for p in files)
+
+
+def ray_env(engine: str) -> dict[str, str]:
+    """BSM_ENGINE, and for Ray a short session folder of its own (Ray's unix socket paths must stay short)."""
+    if engine != "ray":
+        return {"BSM_ENGINE": engine}
+    return {"BSM_ENGINE": engine, "BSM_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="bsm-ray-")}
+
+
+def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -> Serve:
+    """Run the `serve` console script; wait until /ping says 200, recording every answer on the way."""
+    port = free_port()
+    env = {**ray_env(engine), **env}
+    environment = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+        "TMPDIR": str(tmp),
+        **env,
+    }
+    log = tmp / "serve.log"
+    serve = Path(sys.executable).parent / "bsm-serve"
+    process = subprocess.Popen(
+        [str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+    ray_dir = Path(env["BSM_RAY_TEMP_DIR"]) if "BSM_RAY_TEMP_DIR" in env else None
+    server = Serve(process, f"http://127.0.0.1:{port}", log, [], engine, ray_dir)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        status = http(server.url + "/ping").status if accepts(port) else 0
+        server.ping_log.append(status)
+        if status == 200:
+            return server
+        time.sleep(0.25)
+    stop(server)
+    raise RuntimeError(f"serve did not become ready:\n{log.read_text()[-3000:]}")
+
+
+def safe_port_range() -> str:
+    """Four consecutive free ports, as SAGEMAKER_SAFE_PORT_RANGE gives them."""
+    import socket
+
+    while True:
+        first = free_port()
+        sockets = []
+        try:
+            for port in range(first, first + 4):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return f"{first}-{first + 3}"
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+
+
+def accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop(server: Serve) -> int:
+    """SIGTERM, as SageMaker stops a container; returns serve's exit code."""
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    try:
+        return server.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.process.pid, signal.SIGKILL)
+        raise

@@ -61,6 +61,11 @@ def test_every_part_was_measured(bench: Path) -> None:
         ("torchserve", "multi", 1),
         ("torchserve", "multi", 4),
         ("torchserve", "transform", 2),
+        ("ray", "single", 1),
+        ("ray", "single", 4),
+        ("ray", "multi", 1),
+        ("ray", "multi", 4),
+        ("ray", "transform", 2),
         ("flask", "single", 1),
         ("flask", "single", 4),
         ("flask", "multi", 1),
@@ -77,5 +82,6 @@ def test_report_and_plots_are_written(bench: Path) -> None:
     text = (bench / "results.md").read_text()
     for heading in ("## Execution modes", "## The limit", "## Under load", "## Start-up", "## Targets"):
         assert heading in text
+    assert "ours on Ray Serve (single)" in text and "16 single-row clients" not in text  # clients 1,4 only
     for name in ("throughput.png", "latency.png"):
         assert (bench / name).read_bytes()[:4] == b"\x89PNG"

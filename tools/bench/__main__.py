@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--execution", help="fp32, bf16, int8 or auto (default: model-config.yaml's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Flask baseline")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    parser.add_argument("--no-ray", action="store_true", help="skip Ray Serve (measured beside TorchServe)")
     args = parser.parse_args(argv)
     from tools.bench.runner import BenchConfig, run
 
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": args.data,
         "baseline": not args.no_baseline,
         "startup": not args.no_startup,
+        "ray": not args.no_ray,
     }
     try:
         if args.execution:

@@ -95,3 +95,12 @@ def gunicorn_role(process: psutil.Process) -> str:
     """master or worker: gunicorn's master forks the workers."""
     parent = process.parent()
     return "worker" if parent is not None and "gunicorn" in " ".join(parent.cmdline()) else "master"
+
+
+def ray_role(process: psutil.Process) -> str:
+    """worker (a scorer replica), ingress, proxy (Ray Serve's HTTP proxy) or ray (the rest of Ray and bsm serve)."""
+    command = " ".join(process.cmdline())
+    for marker, role in (("bsm-scorer", "worker"), ("bsm-ingress", "ingress"), ("ProxyActor", "proxy")):
+        if marker in command:
+            return role
+    return "ray"

@@ -9,8 +9,10 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -57,6 +59,7 @@ class BenchConfig:
     rows: int = 600  # rows for the in-process measurements
     execution: Execution | None = None  # default: the model config's, else auto
     baseline: bool = True
+    ray: bool = True  # Ray Serve beside TorchServe
     startup: bool = True
     model_config: Path = ROOT / "model-config.yaml"
     properties: Path = ROOT / "config.properties"
@@ -82,7 +85,7 @@ class BenchConfig:
 class Run:
     """One load point against one server."""
 
-    system: str  # torchserve or flask
+    system: str  # torchserve, ray or flask
     kind: str  # single, multi or transform
     clients: int
     rows_per_request: int
@@ -168,15 +171,23 @@ def sweep(
     return runs
 
 
-def transform_run(url: str, headers: dict[str, str], root_pid: int, frame: pd.DataFrame, config: BenchConfig) -> Run:
+def transform_run(
+    system: str,
+    url: str,
+    headers: dict[str, str],
+    root_pid: int,
+    role: Callable[[psutil.Process], str],
+    frame: pd.DataFrame,
+    config: BenchConfig,
+) -> Run:
     """Large requests, a few in flight: what a SageMaker batch transform job sends."""
     payloads = csv_payloads(frame, config.transform_rows, config.transform_requests)
-    with procstats.Sampler(root_pid, procstats.torchserve_role) as sampler:
+    with procstats.Sampler(root_pid, role) as sampler:
         result = run_load(
             url, payloads, config.transform_clients, total_requests=config.transform_requests, headers=headers
         )
-    log(f"torchserve transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s")
-    return to_run("torchserve", "transform", result, sampler.usage())
+    log(f"{system} transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s")
+    return to_run(system, "transform", result, sampler.usage())
 
 
 def wait_for_ping(url: str, process: subprocess.Popen[bytes], timeout: float = 240.0) -> float:
@@ -260,6 +271,46 @@ def gunicorn(config: BenchConfig, workers: int, env: dict[str, str], logfile: Pa
         yield f"http://127.0.0.1:{port}/invocations", process.pid
     finally:
         stop_process_group(process, grace=30)
+
+
+def hosting_env(model_config: dict[str, Any], workers: int, threads: int) -> dict[str, str]:
+    """model-config.yaml's batching and handler settings, as the variables `bsm serve` reads (same server shape)."""
+    env = {
+        "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+        "SAGEMAKER_TS_BATCH_SIZE": str(model_config.get("batchSize", 16)),
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": str(model_config.get("maxBatchDelay", 2)),
+        "BSM_TORCH_THREADS": str(threads),
+    }
+    variables = ServingSettings.variables()
+    for name, value in (model_config.get("handler") or {}).items():
+        if name in variables and name != "execution":
+            env[variables[name]] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return env
+
+
+@contextmanager
+def ray_serve(config: BenchConfig, env: dict[str, str], logfile: Path) -> Iterator[tuple[str, int]]:
+    """`bsm serve --engine ray` on a free port, the model directory as it is: (URL, serve's pid)."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "bsm"), "serve", "--engine", "ray"]
+    command += ["--model-dir", str(config.model_dir.resolve()), "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env, "BSM_RAY_TEMP_DIR": tempfile.mkdtemp(prefix="bsm-ray-")},
+        stdout=logfile.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_ping(f"http://127.0.0.1:{port}/ping", process)
+        yield f"http://127.0.0.1:{port}/invocations", process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)  # serve drains and stops Ray itself
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        stop_process_group(process, grace=10)
 
 
 def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict[str, str]) -> dict[str, Any]:
@@ -403,8 +454,15 @@ def run(config: BenchConfig) -> dict[str, Any]:
         assert server.process is not None
         url = server.inference_url + "/invocations"
         headers = {**server.headers(), "Content-Type": "text/csv", "Accept": "text/csv"}
-        runs += sweep("torchserve", url, headers, server.process.pid, procstats.torchserve_role, frame, config)
-        runs.append(transform_run(url, headers, server.process.pid, frame, config))
+        role = procstats.torchserve_role
+        runs += sweep("torchserve", url, headers, server.process.pid, role, frame, config)
+        runs.append(transform_run("torchserve", url, headers, server.process.pid, role, frame, config))
+    if config.ray:
+        ray_env = {**env, **hosting_env(model_config, workers, threads)}
+        with ray_serve(config, ray_env, out / "ray.log") as (url, pid):
+            headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+            runs += sweep("ray", url, headers, pid, procstats.ray_role, frame, config)
+            runs.append(transform_run("ray", url, headers, pid, procstats.ray_role, frame, config))
     if config.baseline:
         # The note's design: a worker per core, the offline Predictor as it comes (fp32).
         with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (

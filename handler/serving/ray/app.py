@@ -64,12 +64,24 @@ def _json(status: int, value: Any) -> HttpResponse:
     return HttpResponse(json.dumps(value) + "\n", status, {"Content-Type": "application/json"})
 
 
+def _log_with_levels() -> None:
+    """Our lines (request ids, statuses, batch figures; never a body) on the replica's stderr, which Ray keeps."""
+    ours = logging.getLogger("handler")
+    if not ours.handlers:
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        ours.addHandler(stream)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
 class Scorer:
     """A scorer replica: one BatchInference (single model), or one per model id, loaded on first use."""
 
     def __init__(self, hosting: HostingSettings, threads: int) -> None:
         import torch
 
+        _log_with_levels()
         torch.set_num_threads(threads)
         self.serving = ServingSettings.load(None)
         self.single = None if hosting.multi_model else self._load(str(hosting.model_dir))

@@ -93,22 +93,11 @@ class HttpSender:
 
 
 def in_process_service(model_dir: Path) -> BatchInference:
-    """The server's request path (decode, validate, predict, encode) for a model directory.
-
-    The worker's settings come from the environment (BSM_*, SAGEMAKER_INFERENCE_OUTPUT, ...), but
-    the execution mode is fp32, the offline reference, unless BSM_EXECUTION names another.
-    """
-    import dataclasses
-    import os
-
+    """The server's request path (decode, validate, predict, encode) for a model directory, offline settings."""
     from handler.inference.service import BatchInference
     from handler.inference.settings import ServingSettings
-    from handler.model.execution import Execution
 
-    settings = ServingSettings.load(None)
-    if not os.environ.get(ServingSettings.variables()["execution"], "").strip():
-        settings = dataclasses.replace(settings, execution=Execution.FP32)
-    return BatchInference.from_model_dir(model_dir, settings)
+    return BatchInference.from_model_dir(model_dir, ServingSettings.offline())
 
 
 def in_process_sender(
@@ -153,14 +142,21 @@ def transform_file(
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         answers = list(pool.map(run, payloads))
     bar.close()
-    outputs = [line for lines in answers for line in lines]
+    write_output(path, out, records, [line for lines in answers for line in lines], content_type, join_input)
+    return len(records)
+
+
+def write_output(
+    path: Path, out: Path, records: Sequence[bytes], outputs: Sequence[bytes], content_type: str, join_input: bool
+) -> Path:
+    """`<out>/<name>.out`: one line per record, in order, written whole or not at all (as SageMaker does)."""
     target = out / (path.name + ".out")
     tmp = target.with_suffix(target.suffix + ".partial")
     with tmp.open("wb") as handle:
         for record, output in zip(records, outputs, strict=True):
             handle.write(join(record, output, content_type) if join_input else output)
-    tmp.replace(target)  # no output file at all for an input that failed, as SageMaker does
-    return len(records)
+    tmp.replace(target)
+    return target
 
 
 def input_files(source: Path) -> list[Path]:
