@@ -36,18 +36,27 @@ class RecordScorer:
         self.job = job
         self.service = BatchInference.from_model_dir(job.model_dir, job.settings)
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        """{"record": lines} -> {"output": one answer line per record}."""
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        """{"record": lines} -> {"output": one answer line per record, "error": why the batch was refused, or ""}.
+
+        A refusal is returned, not raised: its message may quote a record, and Ray logs what a task raises.
+        """
         from handler.inference.protocol import Request
 
         records = list(batch["record"])
         (response,) = self.service([Request.from_headers(b"".join(records), self.job.headers)])
-        if response.status != 200:
-            raise ScoringError(f"records refused with {response.status}: {response.body.decode()[:500]}")
         lines = response.body.splitlines(keepends=True)
-        if len(lines) != len(records):
-            raise ScoringError(f"{len(records)} records sent, {len(lines)} lines answered")
-        return {"output": [line if line.endswith(b"\n") else line + b"\n" for line in lines]}
+        error = ""
+        if response.status != 200:
+            error = f"records refused with {response.status}: {response.body.decode(errors='replace')[:500]}"
+        elif len(lines) != len(records):
+            error = f"{len(records)} records sent, {len(lines)} lines answered"
+        if error:
+            return {"output": [b""] * len(records), "error": [error] * len(records)}
+        return {
+            "output": [line if line.endswith(b"\n") else line + b"\n" for line in lines],
+            "error": [""] * len(records),
+        }
 
 
 def score_records(
@@ -69,10 +78,9 @@ def score_records(
         num_cpus=job.threads,
         batch_format="numpy",
     )
-    try:
-        return [bytes(row["output"]) for row in scored.iter_rows()]
-    except Exception as exc:  # Ray wraps the actor's error: keep its message, not Ray's traceback
-        cause = exc
-        while getattr(cause, "cause", None) is not None:
-            cause = cause.cause  # type: ignore[attr-defined]
-        raise ScoringError(str(cause).splitlines()[-1] if str(cause) else type(cause).__name__) from None
+    outputs = []
+    for number, row in enumerate(scored.iter_rows(), start=1):
+        if row["error"]:
+            raise ScoringError(f"the batch from record {number} on: {row['error']}")
+        outputs.append(bytes(row["output"]))
+    return outputs
