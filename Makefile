@@ -9,7 +9,7 @@ EXAMPLE_DIR := build/example-model
 .PHONY: help venv example plugins archive serve check test bench soak clean
 
 help:
-	@echo "make serve    set up, build and archive the example model, serve it on :8080"
+	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve)"
 	@echo "make test     set up, build the example model, run the checks and the whole test suite"
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
@@ -42,9 +42,15 @@ example: $(STAMP)
 archive: example
 	./archive.sh $(EXAMPLE_DIR) example
 
+# ENGINE=ray serves the model directory on Ray Serve (bsm serve --engine ray) instead.
+ENGINE ?= torchserve
 serve: archive plugins
+ifeq ($(ENGINE),ray)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm serve --engine ray --model-dir $(EXAMPLE_DIR)
+else
 	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins/local \
 		--sample $(EXAMPLE_DIR)/samples/requests.csv
+endif
 
 # The folders' architecture is a checked contract (pyproject.toml [tool.importlinter]).
 check: $(STAMP)

@@ -55,6 +55,12 @@ class Conflict(ServingError):
     status = HTTPStatus.CONFLICT
 
 
+class Unavailable(ServingError):
+    """The model is not ready yet (it is loading)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+
 class InternalError(ServingError):
     """Something broke on our side while serving one request."""
 

@@ -1,17 +1,25 @@
-"""The example model served as `make serve` serves it: one model, /invocations alone, every format."""
+"""The example model served as `make serve` serves it (and `make serve ENGINE=ray`): /invocations, every format."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from handler import Predictor
+from handler.serving.process import free_port
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import ROOT, Server, archive, start_server
+from tests.integration.conftest import ROOT, Reply, Server, accepts, archive, http, ray_env, start_server
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +30,53 @@ def example_dir() -> Path:
     return Path(path)
 
 
-@pytest.fixture(scope="module")
-def example_server(example_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@dataclass
+class Local:
+    """`bsm serve --engine ray` in the foreground, as `make serve ENGINE=ray` runs it."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> Reply:
+        return http(self.url + path, body, headers, method="POST")
+
+
+@pytest.fixture(scope="module", params=["torchserve", "ray"])
+def example_server(
+    request: pytest.FixtureRequest, example_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server | Local]:
     workdir = tmp_path_factory.mktemp("example-server")
-    store = workdir / "store"
-    archive(example_dir, "example", store, ROOT / "model-config.yaml")
-    server = start_server(workdir, store, ["example=example.mar"])
-    yield server
-    server.ts.stop()
+    if request.param == "torchserve":
+        store = workdir / "store"
+        archive(example_dir, "example", store, ROOT / "model-config.yaml")
+        server = start_server(workdir, store, ["example=example.mar"])
+        yield server
+        server.ts.stop()
+        return
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "bsm"), "serve", "--engine", "ray", "--model-dir", str(example_dir)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env={**os.environ, **ray_env("ray")},
+        stdout=(workdir / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    local = Local(process, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if accepts(port) and http(local.url + "/ping").status == 200:
+            break
+        time.sleep(0.5)
+    assert process.poll() is None, (workdir / "serve.log").read_text()[-3000:]
+    yield local
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
 
 
-def test_invocations_answers_every_format_like_the_offline_predictor(example_server: Server, example_dir: Path) -> None:
+def test_invocations_answers_every_format_like_the_offline_predictor(
+    example_server: Server | Local, example_dir: Path
+) -> None:
     predictor = Predictor.from_dir(example_dir)
     samples = example_dir / "samples"
     rows = json.loads((samples / "requests.json").read_text())["instances"]
@@ -54,3 +98,25 @@ def test_invocations_answers_every_format_like_the_offline_predictor(example_ser
         {"Content-Type": "application/jsonlines", "Accept": "application/json"},
     )
     assert_same_predictions(reply.json()["predictions"], expected)
+
+
+def test_held_out_rows_one_per_request_match_the_offline_predictor(
+    example_server: Server | Local, example_dir: Path
+) -> None:
+    """Single-row traffic from 8 clients, drawn from the held-out split: each answer is the offline one."""
+    predictor = Predictor.from_dir(example_dir)
+    frame = pd.read_csv(example_dir / "data" / "test.csv", dtype=str, keep_default_na=False)[predictor.columns]
+    rows = frame.sample(120, random_state=3).to_dict("records")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(
+            pool.map(
+                lambda r: example_server.post("/invocations", json.dumps([r]).encode(), JSON),
+                rows,
+            )
+        )
+    assert [r.status for r in replies] == [200] * len(rows)
+    got = [reply.json()["predictions"][0] for reply in replies]
+    assert_same_predictions(got, predictor.predict(rows))
+
+
+JSON = {"Content-Type": "application/json"}

@@ -1,8 +1,10 @@
 """Ray Serve deployments: an ingress that speaks SageMaker's HTTP routes, and scorers that hold BatchInference.
 
 Two applications, so that /ping can answer 503 while the models load: the ingress (HTTP on
-the hosting port) and the scorers (no route, reached through a handle). A scorer replica
-gathers requests with `@serve.batch` and answers each with its own status, type and headers.
+the hosting port) and the scorers (/invocations straight from the proxy for one model; through
+the ingress's handle for several). A scorer replica gathers requests as TorchServe does
+(inference/gathering.py: `@serve.batch` forms batches while the last one runs) and answers
+each with its own status, type and headers.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import asyncio
 import json
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,8 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 
-from handler.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServingError
+from handler.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServingError, Unavailable
+from handler.inference.gathering import Gatherer
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.service import BatchInference
 from handler.inference.settings import ServingSettings
@@ -60,6 +65,21 @@ def _error(error: ServingError) -> HttpResponse:
     return _reply(error_response(error))
 
 
+async def read_body(http: HttpRequest, limit_mb: int) -> bytes:
+    """The request body, refused with 413 as soon as it is over the payload limit."""
+    limit = limit_mb * 1024 * 1024
+    declared = http.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in http.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _json(status: int, value: Any) -> HttpResponse:
     return HttpResponse(json.dumps(value) + "\n", status, {"Content-Type": "application/json"})
 
@@ -75,19 +95,43 @@ def _log_with_levels() -> None:
         ours.propagate = False
 
 
+def _set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 class Scorer:
     """A scorer replica: one BatchInference (single model), or one per model id, loaded on first use."""
 
     def __init__(self, hosting: HostingSettings, threads: int) -> None:
-        import torch
-
         _log_with_levels()
-        torch.set_num_threads(threads)
+        # Every torch call runs on this one thread, the model's load and warm-up included: a
+        # second thread calling torch brings a second OpenMP team, and the two teams' spinning
+        # threads halve the speed (one row: 13 ms on one thread, 26 ms once another thread ran torch).
+        self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
+        self._torch.submit(_set_threads, threads).result()
+        self.hosting = hosting
         self.serving = ServingSettings.load(None)
-        self.single = None if hosting.multi_model else self._load(str(hosting.model_dir))
-        batch: Any = self._batch  # Ray's stubs do not show the setters `@serve.batch` adds
-        batch.set_max_batch_size(hosting.batch_size)
-        batch.set_batch_wait_timeout_s(hosting.max_batch_delay / 1000)
+        self.single = None if hosting.multi_model else self._torch.submit(self._load, str(hosting.model_dir)).result()
+        self._gatherer: Gatherer[tuple[str | None, Request], Response] = Gatherer(
+            self._batch, hosting.batch_size, hosting.max_batch_delay / 1000
+        )
+
+    async def __call__(self, http: HttpRequest) -> HttpResponse:
+        """POST /invocations straight from Ray's proxy (a single model): no hop through the ingress."""
+        began = time.perf_counter()
+        try:
+            if http.method != "POST" or http.url.path.rstrip("/") != "/invocations":
+                raise NotFound(f"no route {http.method} {http.url.path}")
+            body = await read_body(http, self.hosting.max_payload_mb)
+            reply = _reply(await self.infer(None, Request.from_headers(body, http.headers, uuid.uuid4().hex)))
+        except ServingError as error:
+            reply = _error(error)
+        log.info(
+            "%s %s %d %.1f ms", http.method, http.url.path, reply.status_code, (time.perf_counter() - began) * 1000
+        )
+        return reply
 
     def _load(self, model_dir: str) -> BatchInference:
         """The model directory loaded as every engine loads it, warmed up."""
@@ -99,7 +143,7 @@ class Scorer:
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def model(self, model_dir: str) -> BatchInference:
         """A multi-model endpoint's model, by its directory: loaded once per replica, least recently used evicted."""
-        return await asyncio.to_thread(self._load, model_dir)
+        return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, model_dir)
 
     async def describe(self, model_dir: str) -> str:
         """Load a model (the multi-model load call) and say what it is."""
@@ -107,19 +151,18 @@ class Scorer:
         return f"{len(predictor.columns)} columns, labels {predictor.labels}"
 
     async def infer(self, model_dir: str | None, request: Request) -> Response:
-        """One request's answer; it waits for batch-mates as `@serve.batch` says."""
-        response: Response = await self._batch((model_dir, request))
-        return response
+        """One request's answer, gathered with batch-mates as TorchServe gathers them (batchSize, maxBatchDelay)."""
+        return await self._gatherer.submit((model_dir, request))
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
     async def _batch(self, items: list[tuple[str | None, Request]]) -> list[Response]:
-        """Serve a gathered batch, model by model, in a thread so the replica keeps gathering the next one."""
+        """Serve a gathered batch, model by model, on the torch thread, while the replica gathers the next one."""
         responses: dict[int, Response] = {}
         for model_dir in dict.fromkeys(m for m, _ in items):
             service = self.single if model_dir is None else await self.model(model_dir)
             assert service is not None
             positions = [i for i, (m, _) in enumerate(items) if m == model_dir]
-            served = await asyncio.to_thread(service.serve, [items[i][1] for i in positions])
+            batch = [items[i][1] for i in positions]
+            served = await asyncio.get_running_loop().run_in_executor(self._torch, service.serve, batch)
             responses.update(zip(positions, served.responses, strict=True))
         return [responses[i] for i in range(len(items))]
 
@@ -141,8 +184,11 @@ class Ingress:
 
     async def __call__(self, http: HttpRequest) -> HttpResponse:
         """Answer one HTTP request and log its method, path and status (Ray's own line names only the route)."""
+        began = time.perf_counter()
         response = await self._route(http)
-        log.info("%s %s %d", http.method, http.url.path, response.status_code)
+        log.info(
+            "%s %s %d %.1f ms", http.method, http.url.path, response.status_code, (time.perf_counter() - began) * 1000
+        )
         return response
 
     async def _route(self, http: HttpRequest) -> HttpResponse:
@@ -156,7 +202,8 @@ class Ingress:
             if path == "/invocations" and method == "POST":
                 if self.hosting.multi_model:
                     raise NotFound("a multi-model endpoint is invoked at /models/<name>/invoke")
-                return await self._invoke(http, None)
+                # Once the scorers run, Ray's proxy sends /invocations straight to them.
+                raise Unavailable("the model is loading; /ping answers 200 once it can predict")
             if self.hosting.multi_model and (path == "/models" or path.startswith("/models/")):
                 return await self._models_route(http, path.split("/")[2:])
             if path.startswith(NOT_SERVED) or path in ("/models", "/metrics"):
@@ -174,23 +221,11 @@ class Ingress:
             body["reason"] = status.message.splitlines()[0][:500]
         return _json(200 if ready else 503, body)
 
-    async def _body(self, http: HttpRequest) -> bytes:
-        """The request body, refused with 413 as soon as it is over the payload limit."""
-        limit = self.hosting.max_payload_mb * 1024 * 1024
-        declared = http.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body is {declared} bytes; the limit is {limit}")
-        chunks, size = [], 0
-        async for chunk in http.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def _invoke(self, http: HttpRequest, model_dir: str | None) -> HttpResponse:
         """One invocation through a scorer (the replica that has the model, when several models are served)."""
-        request = Request.from_headers(await self._body(http), http.headers, uuid.uuid4().hex)
+        request = Request.from_headers(
+            await read_body(http, self.hosting.max_payload_mb), http.headers, uuid.uuid4().hex
+        )
         handle = self.scorer if model_dir is None else self.scorer.options(multiplexed_model_id=model_dir)
         response: Response = await _with_retries(lambda: handle.infer.remote(model_dir, request))
         return _reply(response)
@@ -199,7 +234,7 @@ class Ingress:
         """SageMaker's multi-model API: load, list, describe, invoke, unload."""
         method = http.method
         if not parts and method == "POST":
-            return await self._load(await self._body(http))
+            return await self._load(await read_body(http, self.hosting.max_payload_mb))
         if not parts and method == "GET":
             return _json(200, {"models": [{"modelName": n, "modelUrl": u} for n, u in sorted(self.models.items())]})
         name = parts[0] if parts else ""

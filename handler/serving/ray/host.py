@@ -89,10 +89,18 @@ def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapp
         http_options={"host": "0.0.0.0", "port": hosting.port, "request_timeout_s": hosting.timeout},
         proxy_location="HeadOnly",
     )
-    ingress = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})(Ingress)
+    quiet = {"enable_access_log": False}  # each request's line is ours, with its real path
+    # The ingress only routes (async): a low in-flight cap would queue requests in the proxy, whose
+    # retries back off exponentially when every replica is full.
+    ingress = serve.deployment(
+        num_replicas=1, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}, logging_config=quiet
+    )(Ingress)
     serve.run(ingress.bind(hosting), name=INGRESS_APP, route_prefix="/", blocking=False)
-    scorer = serve.deployment(**scorer_options(hosting, ray_settings, worker_env))(Scorer)
-    serve.run(scorer.bind(hosting, hosting.threads), name=SCORER_APP, route_prefix=None, blocking=False)
+    scorer = serve.deployment(**scorer_options(hosting, ray_settings, worker_env), logging_config=quiet)(Scorer)
+    # One model: the proxy sends /invocations straight to the scorers (the longer prefix wins).
+    # Several: the ingress picks the replica that has the model (multiplexing).
+    route = None if hosting.multi_model else "/invocations"
+    serve.run(scorer.bind(hosting, hosting.threads), name=SCORER_APP, route_prefix=route, blocking=False)
 
 
 def deploy_error(exc: BaseException) -> str:
