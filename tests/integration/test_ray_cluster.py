@@ -14,16 +14,27 @@ from pathlib import Path
 from handler import Predictor
 from handler.serving.process import free_port, stop_process_group
 from tests.helpers import assert_same_predictions
-from tests.integration.conftest import http
+from tests.integration.conftest import accepts, http
 
 JSON = {"Content-Type": "application/json"}
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def test_serve_joins_a_ray_cluster(tiny_model_dir: Path, tiny_predictor: Predictor, tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     gcs, port = free_port(), free_port()
     # A one-node cluster on loopback, in the foreground (--block) so the test owns its processes.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+    }
+    # The cluster's token (~/.ray/auth_token), made if this machine has none yet.
+    subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     head = subprocess.Popen(
         [str(bin_dir / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2"]
         + ["--include-dashboard=false", f"--temp-dir={tempfile.mkdtemp(prefix='bsm-ray-')}"],
@@ -34,10 +45,17 @@ def test_serve_joins_a_ray_cluster(tiny_model_dir: Path, tiny_predictor: Predict
     )
     serve = None
     try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            accepts(gcs) and "Ray runtime started" in _text(tmp_path / "head.log")
+        ):
+            assert head.poll() is None, _text(tmp_path / "head.log")[-3000:]
+            time.sleep(0.5)
         serve = subprocess.Popen(
             [str(bin_dir / "bsm"), "serve", "--engine", "ray", "--model-dir", str(tiny_model_dir)]
             + ["--port", str(port), "--workers", "2"],
-            env={**env, "BSM_RAY_ADDRESS": f"127.0.0.1:{gcs}"},
+            # As any client of a cluster with token authentication: the mode, and the token in ~/.ray/auth_token.
+            env={**env, "BSM_RAY_ADDRESS": f"127.0.0.1:{gcs}", "RAY_AUTH_MODE": "token"},
             stdout=(tmp_path / "serve.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
