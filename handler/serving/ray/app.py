@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +44,6 @@ MODELS_PER_REPLICA = int(os.environ.get(MODELS_PER_REPLICA_ENV, "3"))
 RETRIES = 2  # a request whose replica died before answering goes to another (scoring is idempotent)
 # TorchServe's own routes and KServe's: refused as our TorchServe plugin refuses them.
 NOT_SERVED = ("/predictions", "/explanations", "/v1/", "/v2/")
-
-
-@dataclass(frozen=True)
-class ReplicaOptions:
-    """What Ray needs beyond HostingSettings: where the cluster is and how the scorers scale."""
-
-    threads: int  # torch intra-op threads per scorer replica (its CPUs in Ray's accounting)
-    target_ongoing_requests: float  # autoscaling: requests in flight per replica it aims for
-    max_ongoing_requests: int  # requests a replica holds at once (beyond that they queue in the proxy)
 
 
 def _reply(response: Response) -> HttpResponse:

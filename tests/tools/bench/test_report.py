@@ -100,11 +100,14 @@ def results() -> dict[str, Any]:
 
 def test_targets_are_judged_from_the_figures(results: dict[str, Any]) -> None:
     judged = {name: (measured, met) for name, measured, _, met in targets(results)}
-    assert judged["saturated server / in-process limit"] == ("0.96x (125 vs 130 rows/s, multi x16)", True)
-    assert judged["16 single-row clients: ours / Flask rows/s"][1] is False  # 2.0x, not 3x
-    assert judged["16 single-row clients: p99, ours vs Flask"][1] is True
-    assert judged["1 client: p50 minus in-process one-row latency"] == ("+4.0 ms (24.0 vs 20.0 ms)", True)
-    assert judged["1000-row requests / in-process limit"][1] is True
+    assert judged["saturated ours on TorchServe / in-process limit"] == ("0.96x (125 vs 130 rows/s, multi x16)", True)
+    assert judged["16 single-row clients: ours on TorchServe / Flask rows/s"][1] is False  # 2.0x, not 3x
+    assert judged["16 single-row clients: p99, ours on TorchServe vs Flask"][1] is True
+    assert judged["1 client, ours on TorchServe: p50 minus in-process one-row latency"] == (
+        "+4.0 ms (24.0 vs 20.0 ms)",
+        True,
+    )
+    assert judged["1000-row requests, ours on TorchServe / in-process limit"][1] is True
     # int8 is faster but below 99% agreement and moved by batching: bf16 is the right default.
     name = "default = fastest mode with >= 99% agreement and no label moved by batching"
     assert judged[name] == ("default bf16, fastest bf16", True)
@@ -124,7 +127,7 @@ def test_markdown_has_every_table(results: dict[str, Any]) -> None:
     assert "Test CPU, 2 cores" in text and "avx512_bf16" in text
     assert "| int8 | 190.0 | 2.11x | 98.50% | 0.7000 | 3 |" in text
     assert "| rows/s | 50.0 | 130.0 |" in text
-    assert "| ours (transform) | 1000 | 2 | 118.0 |" in text
+    assert "| ours on TorchServe (transform) | 1000 | 2 | 118.0 |" in text
     assert "frontend 0.10, worker 1.80 |" in text and "launcher" not in text  # the idle launcher is left out
     assert "/ping 200 after 9.5 s" in text
     assert text.count("| yes |") == 5 and text.count("| no |") == 1
