@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -62,10 +63,11 @@ def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -
 
     variables = worker_env(settings, settings.model_dir)
     if engine == Engine.RAY.value:
-        try:
-            from handler.serving.ray import host as ray_host
-        except ImportError as exc:
-            raise ConfigError(f"{ENGINE_ENV}=ray needs the ray extra (pip install 'bsm-serving[ray]'): {exc}") from None
+        # Found, not imported: Ray reads its loopback-only switch when it is imported (host.start_ray).
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(f"{ENGINE_ENV}=ray needs the ray extra (pip install 'bsm-serving[ray]')")
+        from handler.serving.ray import host as ray_host
+
         return ray_host.run(settings, variables, env, cpu_count())
     from handler.serving.torchserve import host
 

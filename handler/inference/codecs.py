@@ -49,6 +49,7 @@ class Codec(Protocol):
 
 
 CODECS: Registry[Codec] = Registry("codec")  # the built-in codecs
+_MODEL_REGISTRIES: dict[str, Registry[Codec]] = {}  # codecs.py path -> the registry it made
 _LOADING = threading.Lock()  # one model's codecs.py runs at a time: it writes to CODECS
 MODEL_CODECS_FILE = Path("code") / "codecs.py"  # a model's own codecs, inside its directory
 log = logging.getLogger(__name__)
@@ -263,6 +264,8 @@ def load_model_codecs(model_dir: str | os.PathLike[str]) -> Registry[Codec]:
     path = Path(model_dir) / MODEL_CODECS_FILE
     if not path.is_file():
         return CODECS
+    if str(path.resolve()) in _MODEL_REGISTRIES:  # loaded again (an evicted model): its neighbours are imported
+        return _MODEL_REGISTRIES[str(path.resolve())]
     code = str(path.parent.resolve())
     if code not in sys.path:  # the codecs may import their neighbours, as SageMaker's code/ allows
         sys.path.insert(0, code)
@@ -277,6 +280,7 @@ def load_model_codecs(model_dir: str | os.PathLike[str]) -> Registry[Codec]:
             own = CODECS.copy()
         finally:
             CODECS._items = built_in._items  # the process-wide registry stays the built-in one
+    _MODEL_REGISTRIES[str(path.resolve())] = own
     added = sorted(n for n in own if n not in built_in or own.get(n) is not built_in.get(n))
     log.info("model codecs from %s: %s", path, added or "none registered")
     return own

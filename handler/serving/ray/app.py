@@ -25,7 +25,15 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 
-from handler.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServingError, Unavailable
+from handler.errors import (
+    Conflict,
+    InternalError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServingError,
+    Unavailable,
+)
 from handler.inference.gathering import Gatherer
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.service import BatchInference
@@ -53,6 +61,16 @@ def _reply(response: Response) -> HttpResponse:
 
 def _error(error: ServingError) -> HttpResponse:
     return _reply(error_response(error))
+
+
+def as_serving_error(exc: Exception) -> ServingError:
+    """Any failure as an error we may answer with; only its type is logged (a message may quote the request)."""
+    if isinstance(exc, ServingError):
+        return exc
+    if isinstance(exc, (ActorDiedError, ActorUnavailableError)):
+        return Unavailable("the replica serving this request stopped; send it again")
+    log.error("unexpected %s while serving a request", type(exc).__name__)
+    return InternalError("the request could not be processed")
 
 
 async def read_body(http: HttpRequest, limit_mb: int) -> bytes:
@@ -102,6 +120,7 @@ class Scorer:
         self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
         self._torch.submit(_set_threads, threads).result()
         self.hosting = hosting
+        self._wedged = False
         self.serving = ServingSettings.load(None)
         self.single = None if hosting.multi_model else self._torch.submit(self._load, str(hosting.model_dir)).result()
         self._gatherer: Gatherer[tuple[str | None, Request], Response] = Gatherer(
@@ -116,8 +135,8 @@ class Scorer:
                 raise NotFound(f"no route {http.method} {http.url.path}")
             body = await read_body(http, self.hosting.max_payload_mb)
             reply = _reply(await self.infer(None, Request.from_headers(body, http.headers, uuid.uuid4().hex)))
-        except ServingError as error:
-            reply = _error(error)
+        except Exception as exc:
+            reply = _error(as_serving_error(exc))
         log.info(
             "%s %s %d %.1f ms", http.method, http.url.path, reply.status_code, (time.perf_counter() - began) * 1000
         )
@@ -148,13 +167,28 @@ class Scorer:
         """Serve a gathered batch, model by model, on the torch thread, while the replica gathers the next one."""
         responses: dict[int, Response] = {}
         for model_dir in dict.fromkeys(m for m, _ in items):
-            service = self.single if model_dir is None else await self.model(model_dir)
-            assert service is not None
             positions = [i for i, (m, _) in enumerate(items) if m == model_dir]
             batch = [items[i][1] for i in positions]
-            served = await asyncio.get_running_loop().run_in_executor(self._torch, service.serve, batch)
-            responses.update(zip(positions, served.responses, strict=True))
+            try:
+                service = self.single if model_dir is None else await self.model(model_dir)
+                assert service is not None
+                work = asyncio.get_running_loop().run_in_executor(self._torch, service.serve, batch)
+                served = await asyncio.wait_for(work, self.hosting.response_timeout)
+                answers = served.responses
+            except Exception as exc:  # this model's requests only, never another model's
+                if isinstance(exc, asyncio.TimeoutError):
+                    self._wedged = True  # check_health fails: Ray replaces this replica
+                    error: ServingError = InternalError(f"no answer within {self.hosting.response_timeout} s")
+                else:
+                    error = as_serving_error(exc)
+                answers = [error_response(error, request.echo()) for request in batch]
+            responses.update(zip(positions, answers, strict=True))
         return [responses[i] for i in range(len(items))]
+
+    def check_health(self) -> None:
+        """Ray's periodic health check: a replica whose torch thread overran the response timeout is replaced."""
+        if self._wedged:
+            raise RuntimeError(f"a batch ran over the response timeout ({self.hosting.response_timeout} s)")
 
 
 class Ingress:
@@ -163,6 +197,7 @@ class Ingress:
     def __init__(self, hosting: HostingSettings) -> None:
         self.hosting = hosting
         self.models: dict[str, str] = {}  # multi-model: name -> model directory (one ingress replica holds it)
+        self._loading: set[str] = set()
         self._scorer: Any = None
 
     @property
@@ -175,7 +210,10 @@ class Ingress:
     async def __call__(self, http: HttpRequest) -> HttpResponse:
         """Answer one HTTP request and log its method, path and status (Ray's own line names only the route)."""
         began = time.perf_counter()
-        response = await self._route(http)
+        try:
+            response = await self._route(http)
+        except Exception as exc:
+            response = _error(as_serving_error(exc))
         log.info(
             "%s %s %d %.1f ms", http.method, http.url.path, response.status_code, (time.perf_counter() - began) * 1000
         )
@@ -204,7 +242,7 @@ class Ingress:
 
     async def _ping(self) -> HttpResponse:
         """200 only when every scorer replica has its model and the application runs."""
-        status = serve.status().applications.get(SCORER_APP)
+        status = (await asyncio.to_thread(serve.status)).applications.get(SCORER_APP)  # a blocking controller call
         ready = status is not None and status.status == "RUNNING"
         body = {"status": "Healthy" if ready else "Unhealthy"}
         if status is not None and not ready and status.message:
@@ -247,12 +285,13 @@ class Ingress:
             name, url = str(spec["model_name"]), str(spec["url"])
         except (ValueError, KeyError, TypeError):
             raise InvalidInput('expected a JSON body {"model_name": NAME, "url": MODEL_DIRECTORY}') from None
-        if name in self.models:
+        if name in self.models or name in self._loading:
             raise Conflict(f"model {name!r} is already loaded")
         base = self.hosting.base_dir.resolve()
         model_dir = Path(url.removeprefix("file://")).resolve()
         if not model_dir.is_relative_to(base):
             raise InvalidInput(f"model url must be a directory under {base}")
+        self._loading.add(name)  # a second load of the name meanwhile gets its 409
         try:
             check_files(model_dir)
             handle = self.scorer.options(multiplexed_model_id=str(model_dir))
@@ -260,6 +299,8 @@ class Ingress:
         except Exception as exc:  # the reason, without Ray's wrapping traceback
             reason = getattr(exc, "cause", None) or exc
             raise InvalidInput(f"model {name!r} cannot load: {reason}") from None
+        finally:
+            self._loading.discard(name)
         log.info("model %s loaded from %s: %s", name, model_dir, description)
         self.models[name] = str(model_dir)
         return _json(200, {"status": f"model {name!r} loaded"})

@@ -39,15 +39,21 @@ class RaySettings(Settings):
     temp_dir: Path | None = setting(None, "a local Ray's session folder (logs); unset: /tmp/bsm-ray-<pid>")
 
 
-def scorer_options(hosting: HostingSettings, ray: RaySettings, worker_env: Mapping[str, str]) -> dict[str, Any]:
+def scorer_options(
+    hosting: HostingSettings, ray: RaySettings, worker_env: Mapping[str, str], cores: int
+) -> dict[str, Any]:
     """The scorer deployment's options (pure): replicas or autoscaling, CPUs per replica, its environment."""
     from handler.serving.ray.app import MODELS_PER_REPLICA_ENV
 
     env = {**worker_env, MODELS_PER_REPLICA_ENV: str(ray.models_per_replica)}
     options: dict[str, Any] = {
         "max_ongoing_requests": ray.max_ongoing_requests,
-        # Ray reserves a replica's threads as CPUs: replicas x threads never exceed a node's cores.
-        "ray_actor_options": {"num_cpus": hosting.threads, "runtime_env": {"env_vars": env}},
+        # Ray reserves a replica's threads as CPUs, so replicas x threads never exceed a node's cores;
+        # more replicas than cores get a share of one (else the extra ones could never start).
+        "ray_actor_options": {
+            "num_cpus": min(hosting.threads, cores / hosting.max_workers),
+            "runtime_env": {"env_vars": env},
+        },
         "graceful_shutdown_timeout_s": 10,
     }
     if hosting.min_workers == hosting.max_workers:
@@ -55,7 +61,7 @@ def scorer_options(hosting: HostingSettings, ray: RaySettings, worker_env: Mappi
     else:
         options["autoscaling_config"] = {
             "min_replicas": hosting.min_workers,
-            "initial_replicas": hosting.workers,
+            "initial_replicas": min(max(hosting.workers, hosting.min_workers), hosting.max_workers),
             "max_replicas": hosting.max_workers,
             "target_ongoing_requests": ray.target_ongoing_requests,
         }
@@ -79,7 +85,7 @@ def start_ray(ray_settings: RaySettings, cores: int) -> Path | None:
     return temp
 
 
-def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapping[str, str]) -> None:
+def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapping[str, str], cores: int) -> None:
     """The ingress on the hosting port (/ping says 503 meanwhile), then the scorers; raises if they cannot start."""
     from ray import serve
 
@@ -96,7 +102,8 @@ def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapp
         num_replicas=1, max_ongoing_requests=1000, ray_actor_options={"num_cpus": 0}, logging_config=quiet
     )(Ingress)
     serve.run(ingress.bind(hosting), name=INGRESS_APP, route_prefix="/", blocking=False)
-    scorer = serve.deployment(**scorer_options(hosting, ray_settings, worker_env), logging_config=quiet)(Scorer)
+    options = scorer_options(hosting, ray_settings, worker_env, cores)
+    scorer = serve.deployment(**options, logging_config=quiet)(Scorer)
     # One model: the proxy sends /invocations straight to the scorers (the longer prefix wins).
     # Several: the ingress picks the replica that has the model (multiplexing).
     route = None if hosting.multi_model else "/invocations"
@@ -134,14 +141,25 @@ def run(hosting: HostingSettings, worker_env: Mapping[str, str], env: Mapping[st
         f"x {hosting.threads} threads ({where})",
         flush=True,
     )
+    failed: list[Exception] = []
+
+    def deploying() -> None:
+        # In a thread: a deployment that never completes (replicas Ray cannot place) must not
+        # keep SIGTERM from stopping us.
+        try:
+            deploy(hosting, ray_settings, worker_env, cores)
+            print("serve: model ok: every scorer replica is ready", flush=True)
+        except Exception as exc:
+            failed.append(exc)
+            stop.set()
+
     try:
-        deploy(hosting, ray_settings, worker_env)
-        print("serve: model ok: every scorer replica is ready", flush=True)
+        threading.Thread(target=deploying, name="deploy", daemon=True).start()
         stop.wait()
+        if failed:  # Ray's deploy failure: the replicas could not start
+            raise ArtifactError(deploy_error(failed[0])) from None
         print("serve: stopping", flush=True)
         return 0
-    except RuntimeError as exc:  # Ray's deploy failure: the replicas could not start
-        raise ArtifactError(deploy_error(exc)) from None
     finally:
         # Drain the replicas, then stop Ray; if a Ray process died with us (a signal to our whole
         # process group), shutdown can wait forever on it: leave after a grace period instead.

@@ -15,7 +15,7 @@ from tests.serving.sagemaker.test_environment import settings
 
 def test_fixed_replicas_reserve_their_threads_as_cpus() -> None:
     s = settings(SAGEMAKER_MODEL_SERVER_WORKERS="2", SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT="application/json")
-    options = scorer_options(s, RaySettings(models_per_replica=5), {"BSM_TORCH_THREADS": str(s.threads)})
+    options = scorer_options(s, RaySettings(models_per_replica=5), {"BSM_TORCH_THREADS": str(s.threads)}, 4)
     assert options["num_replicas"] == 2 and "autoscaling_config" not in options
     actor = options["ray_actor_options"]
     assert actor["num_cpus"] == s.threads and s.threads * 2 <= 4  # the settings helper's 4 cores
@@ -24,7 +24,7 @@ def test_fixed_replicas_reserve_their_threads_as_cpus() -> None:
 
 def test_min_and_max_workers_mean_autoscaling() -> None:
     s = settings(SAGEMAKER_TS_MIN_WORKERS="1", SAGEMAKER_TS_MAX_WORKERS="4")
-    options = scorer_options(s, RaySettings(target_ongoing_requests=3.0), {})
+    options = scorer_options(s, RaySettings(target_ongoing_requests=3.0), {}, 4)
     assert "num_replicas" not in options
     assert options["autoscaling_config"] == {
         "min_replicas": 1,
@@ -33,6 +33,13 @@ def test_min_and_max_workers_mean_autoscaling() -> None:
         "target_ongoing_requests": 3.0,
     }
     assert options["ray_actor_options"]["num_cpus"] == 1  # 4 replicas at most share 4 cores
+
+
+def test_more_replicas_than_cores_share_them_and_initial_replicas_stay_in_bounds() -> None:
+    s = settings(SAGEMAKER_MODEL_SERVER_WORKERS="8")
+    assert scorer_options(s, RaySettings(), {}, 4)["ray_actor_options"]["num_cpus"] == 0.5  # 8 x 0.5 fit 4 cores
+    s = settings(SAGEMAKER_MODEL_SERVER_WORKERS="4", SAGEMAKER_TS_MIN_WORKERS="1", SAGEMAKER_TS_MAX_WORKERS="2")
+    assert scorer_options(s, RaySettings(), {}, 4)["autoscaling_config"]["initial_replicas"] == 2
 
 
 def test_ray_settings_come_from_bsm_ray_variables() -> None:
