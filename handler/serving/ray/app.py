@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ from handler.inference.service import BatchInference
 from handler.inference.settings import ServingSettings
 from handler.model import check_files
 from handler.serving.hosting import HostingSettings
+from handler.serving.logs import log_with_levels
 
 log = logging.getLogger("ray.serve")  # a replica's log lines reach Ray's log files and the driver through it
 
@@ -92,17 +94,6 @@ def _json(status: int, value: Any) -> HttpResponse:
     return HttpResponse(json.dumps(value) + "\n", status, {"Content-Type": "application/json"})
 
 
-def _log_with_levels() -> None:
-    """Our lines (request ids, statuses, batch figures; never a body) on the replica's stderr, which Ray keeps."""
-    ours = logging.getLogger("handler")
-    if not ours.handlers:
-        stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        ours.addHandler(stream)
-        ours.setLevel(logging.INFO)
-        ours.propagate = False
-
-
 def _set_threads(threads: int) -> None:
     import torch
 
@@ -112,13 +103,13 @@ def _set_threads(threads: int) -> None:
 class Scorer:
     """A scorer replica: one BatchInference (single model), or one per model id, loaded on first use."""
 
-    def __init__(self, hosting: HostingSettings, threads: int) -> None:
-        _log_with_levels()
+    def __init__(self, hosting: HostingSettings) -> None:
+        log_with_levels(sys.stderr)  # a replica's stderr: Ray keeps it in worker-*.err
         # Every torch call runs on this one thread, the model's load and warm-up included: a
         # second thread calling torch brings a second OpenMP team, and the two teams' spinning
         # threads halve the speed (one row: 13 ms on one thread, 26 ms once another thread ran torch).
         self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-        self._torch.submit(_set_threads, threads).result()
+        self._torch.submit(_set_threads, hosting.threads).result()
         self.hosting = hosting
         self._wedged = False
         self.serving = ServingSettings.load(None)
@@ -249,12 +240,12 @@ class Ingress:
             body["reason"] = status.message.splitlines()[0][:500]
         return _json(200 if ready else 503, body)
 
-    async def _invoke(self, http: HttpRequest, model_dir: str | None) -> HttpResponse:
-        """One invocation through a scorer (the replica that has the model, when several models are served)."""
+    async def _invoke(self, http: HttpRequest, model_dir: str) -> HttpResponse:
+        """One invocation of a multi-model endpoint, through the scorer replica that has the model."""
         request = Request.from_headers(
             await read_body(http, self.hosting.max_payload_mb), http.headers, uuid.uuid4().hex
         )
-        handle = self.scorer if model_dir is None else self.scorer.options(multiplexed_model_id=model_dir)
+        handle = self.scorer.options(multiplexed_model_id=model_dir)
         response: Response = await _with_retries(lambda: handle.infer.remote(model_dir, request))
         return _reply(response)
 

@@ -107,7 +107,7 @@ def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapp
     # One model: the proxy sends /invocations straight to the scorers (the longer prefix wins).
     # Several: the ingress picks the replica that has the model (multiplexing).
     route = None if hosting.multi_model else "/invocations"
-    serve.run(scorer.bind(hosting, hosting.threads), name=SCORER_APP, route_prefix=route, blocking=False)
+    serve.run(scorer.bind(hosting), name=SCORER_APP, route_prefix=route, blocking=False)
 
 
 def deploy_error(exc: BaseException) -> str:

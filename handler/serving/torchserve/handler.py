@@ -18,6 +18,7 @@ from handler.errors import ArtifactError, ConfigError
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
+from handler.serving.logs import log_with_levels
 from handler.serving.torchserve import STATUS_DIR
 
 log = logging.getLogger(__name__)
@@ -26,13 +27,8 @@ log = logging.getLogger(__name__)
 def _log_with_levels() -> None:
     """In a TorchServe worker, which logs bare messages to stdout, our lines show their level and logger."""
     worker = getattr(sys.modules.get("__main__"), "__file__", "") or ""
-    ours = logging.getLogger("handler")
-    if worker.endswith("model_service_worker.py") and not ours.handlers:
-        stream = logging.StreamHandler(sys.stdout)
-        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        ours.addHandler(stream)
-        ours.setLevel(logging.INFO)
-        ours.propagate = False
+    if worker.endswith("model_service_worker.py"):
+        log_with_levels(sys.stdout)
 
 
 def load_status_file(model_name: str) -> Path:
