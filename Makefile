@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch would pull gigabytes of CUDA packages.
 	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,ray,train,dev,bench]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[serve,ray,train,optimize,dev,bench]"
 	touch $@
 
 venv: $(STAMP)

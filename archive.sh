@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Package a model directory (model.pth + model_artifacts.pth, and code/ if it has one) into
+# Package a model directory (model.pth + model_artifacts.pth, and code/ and openvino/ if it has them) into
 # model_store/<name>.mar.
 # The archive carries the handler package, so it loads on any TorchServe whose Python has
 # the dependencies, without this project installed.
@@ -37,12 +37,14 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/code/handler"
 (cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
 
-# The model's own code/ folder (custom codecs: code/codecs.py) goes to the archive root as code/.
+# The model's own code/ folder (custom codecs: code/codecs.py) and openvino/ folder (the encoder
+# compiled ahead of time by `bsm optimize`) go to the archive root under the same names.
 extra="$model_dir/model_artifacts.pth,$stage/code"
-if [ -d "$model_dir/code" ]; then
-  mkdir -p "$stage/model" && cp -r "$model_dir/code" "$stage/model/code"
-  extra="$extra,$stage/model"
-fi
+mkdir -p "$stage/model"
+for folder in code openvino; do
+  if [ -d "$model_dir/$folder" ]; then cp -r "$model_dir/$folder" "$stage/model/$folder"; fi
+done
+[ -z "$(ls -A "$stage/model")" ] || extra="$extra,$stage/model"
 
 mkdir -p "$store"
 "$archiver" \

@@ -228,3 +228,8 @@ def generate(rows: int, seed: int = 7, unseen_share: float = 0.0) -> pd.DataFram
 def train_test(train_rows: int = 2400, test_rows: int = 600, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The train split, and a test split drawn separately with 5% unseen categories."""
     return generate(train_rows, seed), generate(test_rows, seed + 1, unseen_share=0.05)
+
+
+def validation(rows: int = 600, seed: int = 7) -> pd.DataFrame:
+    """A third split, drawn like the test split: `bsm optimize` checks int8 against fp32 on it."""
+    return generate(rows, seed + 2, unseen_share=0.05)

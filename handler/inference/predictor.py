@@ -37,11 +37,13 @@ class Predictor:
         device: str | torch.device = "cpu",
         limits: BatchLimits = BatchLimits(),
         execution: Execution | str = Execution.FP32,
+        model_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.artifacts = artifacts
         self.device = torch.device(device)
-        self.execution = resolve(Execution.parse(execution), self.device)  # never AUTO
-        self.model = prepare(model.to(self.device).eval(), self.execution)
+        # model_dir: where ahead-of-time files (bsm optimize's OpenVINO IR) are looked for.
+        self.execution = resolve(Execution.parse(execution), self.device, model_dir)  # never AUTO
+        self.model = prepare(model.to(self.device).eval(), self.execution, model_dir)
         self.limits = limits
 
     @classmethod
@@ -64,7 +66,7 @@ class Predictor:
                 f"{os.path.join(path, 'model.pth')}: does not match the model config in "
                 f"model_artifacts.pth: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
             )
-        return cls(artifacts, model, device, limits, execution)
+        return cls(artifacts, model, device, limits, execution, path)
 
     @property
     def columns(self) -> list[str]:

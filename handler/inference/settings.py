@@ -20,7 +20,12 @@ class ServingSettings(Settings):
     ENV_PREFIX = "BSM_"
     KIND = "handler settings"
 
-    execution: Execution = setting(Execution.AUTO, "fp32, bf16, int8, or auto: bf16 where the CPU has it")
+    execution: Execution = setting(
+        Execution.AUTO,
+        "auto (the fastest mode that keeps fp32's labels on this CPU: openvino-int8 where the model has "
+        "bsm optimize's IR and the CPU VNNI or AMX, else openvino-bf16 or openvino), fp32, bf16, bf16-weights, "
+        "int8, openvino, openvino-bf16, openvino-int8",
+    )
     torch_threads: int | None = setting(None, "intra-op threads per worker; unset: cores // workers", low=1)
     max_batch_rows: int = setting(32, "rows per forward pass (micro-batch), cut at the least padded work", low=1)
     max_batch_tokens: int = setting(4096, "rows x texts x padded length per forward pass", low=1)

@@ -1,30 +1,43 @@
-"""Execution modes: how the forward pass runs on the CPU (fp32, bf16 autocast, int8 weights)."""
+"""Execution modes: how the forward pass runs on the CPU, and which one `auto` picks for this CPU."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
 
 from handler.config import to_enum
+from handler.model import openvino_encoder
 
 
 class Execution(str, Enum):
-    """How a model's forward pass runs; measured by `make bench` (speed and agreement with fp32)."""
+    """How a model's forward pass runs; measured side by side by `make bench` (speed, agreement with fp32)."""
 
-    AUTO = "auto"  # bf16 where the CPU computes it natively, else fp32
-    FP32 = "fp32"  # exact: the same answer whatever the batch, within float noise
-    BF16 = "bf16"  # autocast to bfloat16: matmuls in bf16, softmax and norms in fp32
-    INT8 = "int8"  # dynamic int8 encoder weights; activation scales depend on batch-mates
+    AUTO = "auto"  # the fastest mode that keeps fp32's labels and batch independence on this CPU (pick())
+    FP32 = "fp32"  # eager torch: the exact reference
+    BF16 = "bf16"  # eager torch, autocast to bfloat16: every weight re-cast on every call
+    BF16_WEIGHTS = "bf16-weights"  # eager torch, encoder weights cast to bfloat16 once
+    INT8 = "int8"  # eager torch, dynamic int8 encoder weights; activation scales depend on batch-mates
+    OPENVINO = "openvino"  # the encoder compiled by OpenVINO, f32
+    OPENVINO_BF16 = "openvino-bf16"  # OpenVINO, bf16 where the CPU computes it natively
+    OPENVINO_INT8 = "openvino-int8"  # OpenVINO, NNCF static int8 (the IR `bsm optimize` writes), f32 elsewhere
 
     @classmethod
     def parse(cls, value: str | Execution) -> Execution:
         """An Execution from its name, in any case, with an error that lists the allowed names."""
         return to_enum(cls, value, "execution mode")
+
+    @property
+    def openvino(self) -> bool:
+        """Whether the encoder runs on OpenVINO."""
+        return self in (Execution.OPENVINO, Execution.OPENVINO_BF16, Execution.OPENVINO_INT8)
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
@@ -45,18 +58,70 @@ def native_bf16(flags: set[str] | None = None) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def resolve(mode: Execution, device: torch.device) -> Execution:
-    """The concrete mode `mode` means on `device`; refuse what the device cannot run."""
+def native_int8(flags: set[str] | None = None) -> bool:
+    """Whether the CPU has int8 dot-product instructions (VNNI or AMX)."""
+    flags = cpu_flags() if flags is None else flags
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def pick(flags: set[str], has_openvino: bool, has_int8_ir: bool) -> Execution:
+    """What `auto` means on a CPU with `flags`: the table in docs/bench/execution.md, measured by `make bench`.
+
+    On both CPUs measured (AMD EPYC with AVX512-BF16 and VNNI; Intel Xeon with AMX), OpenVINO
+    beat every eager torch mode at 1 row, 16 random rows and large sorted batches, with answers
+    independent of batch-mates; its int8 (where `bsm optimize` accepted it: >= 99.5% of labels
+    equal to fp32) beat its bf16, which beat its f32. Without OpenVINO, torch with bf16
+    weights beat autocast and fp32 where bf16 is native.
+    """
+    if has_openvino:
+        if has_int8_ir and native_int8(flags):
+            return Execution.OPENVINO_INT8
+        return Execution.OPENVINO_BF16 if native_bf16(flags) else Execution.OPENVINO
+    return Execution.BF16_WEIGHTS if native_bf16(flags) else Execution.FP32
+
+
+def resolve(mode: Execution, device: torch.device, model_dir: str | os.PathLike[str] | None = None) -> Execution:
+    """The concrete mode `mode` means on `device` for the model in `model_dir`; refuse what cannot run."""
     if mode is Execution.AUTO:
-        # Without native instructions bf16 is emulated and slower than fp32.
-        return Execution.BF16 if device.type == "cpu" and native_bf16() else Execution.FP32
-    if mode is Execution.INT8 and device.type != "cpu":
-        raise ValueError(f"execution mode int8 runs on the CPU only, not on {device}")
+        if device.type != "cpu":
+            return Execution.FP32
+        has_openvino = openvino_encoder.available()
+        int8_ir = (
+            has_openvino and model_dir is not None and openvino_encoder.current_ir(model_dir, openvino_encoder.INT8_IR)
+        )
+        return pick(cpu_flags(), has_openvino, bool(int8_ir))
+    if mode in (Execution.INT8, Execution.BF16_WEIGHTS) or mode.openvino:
+        if device.type != "cpu":
+            raise ValueError(f"execution mode {mode.value} runs on the CPU only, not on {device}")
+    if mode.openvino and not openvino_encoder.available():
+        raise ValueError(f"execution mode {mode.value} needs OpenVINO: pip install openvino")
     return mode
 
 
-def prepare(model: nn.Module, mode: Execution) -> nn.Module:
-    """The model converted for `mode` (a resolved mode); int8 swaps the encoder's Linear layers."""
+class _Bf16Encoder(nn.Module):
+    """The encoder with bfloat16 weights, cast once; its output back in float32 for the head."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.inner = encoder.to(torch.bfloat16)
+        self.config = encoder.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
+        hidden = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return BaseModelOutput(last_hidden_state=hidden.float())
+
+
+def prepare(model: Any, mode: Execution, model_dir: str | os.PathLike[str] | None = None) -> Any:
+    """The model converted for `mode` (a resolved mode): its encoder swapped or quantized; the head stays in torch."""
+    if mode.openvino:
+        precision = "bf16" if mode is Execution.OPENVINO_BF16 else "f32"
+        model.encoder = openvino_encoder.load(
+            model.encoder, model_dir, precision, torch.get_num_threads(), int8=mode is Execution.OPENVINO_INT8
+        )
+        return model
+    if mode is Execution.BF16_WEIGHTS:
+        model.encoder = _Bf16Encoder(model.encoder)
+        return model
     if mode is not Execution.INT8:
         return model
     encoder_linears = {

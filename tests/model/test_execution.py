@@ -1,4 +1,4 @@
-"""Execution modes: parsing, choosing bf16 by CPU flags, int8 conversion, and answers close to fp32."""
+"""Execution modes: parsing, what auto picks per CPU, conversions, answers close to fp32 and free of batch-mates."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from handler import Predictor
+from handler.errors import ArtifactError
+from handler.inference.predictor import BatchLimits
 from handler.inference.settings import ServingSettings
 from handler.model import execution
 from handler.model.execution import Execution
+from tests.helpers import assert_batch_independent
 
 
 @pytest.mark.parametrize(
@@ -23,7 +26,9 @@ def test_parse(text: str, expected: Execution) -> None:
 
 
 def test_parse_names_the_allowed_modes() -> None:
-    with pytest.raises(ValueError, match=r"'fp16'.*auto, fp32, bf16, int8"):
+    with pytest.raises(
+        ValueError, match=r"'fp16'.*auto, fp32, bf16, bf16-weights, int8, openvino, openvino-bf16, openvino-int8"
+    ):
         Execution.parse("fp16")
 
 
@@ -53,18 +58,46 @@ def test_native_bf16(flags: set[str], expected: bool) -> None:
     assert execution.native_bf16(flags) is expected
 
 
-@pytest.mark.parametrize("native, expected", [(True, Execution.BF16), (False, Execution.FP32)])
-def test_auto_picks_bf16_only_where_the_cpu_has_it(
-    monkeypatch: pytest.MonkeyPatch, native: bool, expected: Execution
+AMX = {"avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}
+EPYC = {"avx512f", "avx512_bf16", "avx512_vnni"}
+AVX2 = {"avx2", "fma"}
+
+
+@pytest.mark.parametrize(
+    "flags, has_openvino, has_int8_ir, expected",
+    [
+        (AMX, True, True, Execution.OPENVINO_INT8),
+        (EPYC, True, True, Execution.OPENVINO_INT8),
+        (EPYC, True, False, Execution.OPENVINO_BF16),
+        (AVX2, True, True, Execution.OPENVINO),  # no int8 dot products: int8 would be emulated
+        (AVX2, True, False, Execution.OPENVINO),
+        (EPYC, False, True, Execution.BF16_WEIGHTS),
+        (AVX2, False, False, Execution.FP32),
+    ],
+)
+def test_auto_picks_by_cpu_capability(
+    flags: set[str], has_openvino: bool, has_int8_ir: bool, expected: Execution
 ) -> None:
-    monkeypatch.setattr(execution, "native_bf16", lambda flags=None: native)
-    assert execution.resolve(Execution.AUTO, torch.device("cpu")) is expected
+    assert execution.pick(flags, has_openvino, has_int8_ir) is expected
+
+
+def test_auto_resolves_to_int8_only_with_a_current_ir(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> None:
+    monkeypatch.setattr(execution, "cpu_flags", lambda: EPYC)
+    assert execution.resolve(Execution.AUTO, torch.device("cpu"), tiny_model_dir) is Execution.OPENVINO_BF16
+    assert execution.resolve(Execution.AUTO, torch.device("cpu")) is Execution.OPENVINO_BF16
+    assert execution.resolve(Execution.AUTO, torch.device("cuda", 0)) is Execution.FP32
     assert execution.resolve(Execution.INT8, torch.device("cpu")) is Execution.INT8
 
 
-def test_int8_is_cpu_only() -> None:
+def test_openvino_int8_without_its_ir_names_the_file(tiny_model_dir: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"openvino/encoder-int8\.xml made from this model\.pth: run `bsm optimize"):
+        Predictor.from_dir(tiny_model_dir, execution="openvino-int8")
+
+
+@pytest.mark.parametrize("mode", ["int8", "bf16-weights", "openvino", "openvino-bf16", "openvino-int8"])
+def test_cpu_modes_refuse_other_devices(mode: str) -> None:
     with pytest.raises(ValueError, match="CPU only"):
-        execution.resolve(Execution.INT8, torch.device("cuda", 0))
+        execution.resolve(Execution.parse(mode), torch.device("cuda", 0))
 
 
 def test_int8_converts_the_encoder_and_keeps_the_head(tiny_model_dir: Path) -> None:
@@ -78,7 +111,7 @@ def test_int8_converts_the_encoder_and_keeps_the_head(tiny_model_dir: Path) -> N
     assert predictor.execution is Execution.INT8
 
 
-@pytest.mark.parametrize("mode", ["bf16", "int8"])
+@pytest.mark.parametrize("mode", ["bf16", "bf16-weights", "int8", "openvino", "openvino-bf16"])
 def test_fast_modes_stay_close_to_fp32(tiny_model_dir: Path, tiny_frames, mode: str) -> None:
     reference = Predictor.from_dir(tiny_model_dir)
     fast = Predictor.from_dir(tiny_model_dir, execution=mode)
@@ -90,3 +123,20 @@ def test_fast_modes_stay_close_to_fp32(tiny_model_dir: Path, tiny_frames, mode: 
     # Loose on purpose: this is a tiny random model; the example's figures come from `make bench`.
     assert np.abs(got - expected).max() < 0.1
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.9
+
+
+def test_openvino_f32_is_torch_fp32(tiny_model_dir: Path, tiny_frames) -> None:
+    """The converted encoder computes what torch computes, at every padded length the network uses."""
+    reference = Predictor.from_dir(tiny_model_dir)
+    compiled = Predictor.from_dir(tiny_model_dir, execution="openvino")
+    features = reference.preprocess(tiny_frames[1])
+    for limits in (BatchLimits(max_rows=1), BatchLimits(max_rows=7), BatchLimits(max_rows=32)):
+        np.testing.assert_allclose(compiled.forward(features, limits), reference.forward(features, limits), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16", "bf16-weights", "openvino", "openvino-bf16"])
+def test_a_rows_answer_does_not_depend_on_its_batch_mates(tiny_model_dir: Path, tiny_frames, mode: str) -> None:
+    """Each row alone, then inside random batches of 16: the same probabilities within 1e-3 (issue 11's bound)."""
+    predictor = Predictor.from_dir(tiny_model_dir, execution=mode)
+    features = predictor.preprocess(tiny_frames[1])
+    assert_batch_independent(predictor, features)

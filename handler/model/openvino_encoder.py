@@ -1,0 +1,145 @@
+"""The text encoder on OpenVINO: f32/bf16 converted from torch at load (~2 s), int8 read from `bsm optimize`'s IR."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from handler.errors import ArtifactError
+from handler.model import MODEL_FILE
+
+# The int8 encoder inside the model directory, beside model.pth: OpenVINO IR (XML + raw weights,
+# no pickle) and a JSON card naming the weights it was made from and the agreement it reached.
+# A float IR is not kept: converting at load takes ~2 s and would double the archive.
+IR_FOLDER = "openvino"
+INT8_IR = "encoder-int8.xml"
+INPUTS = ("input_ids", "attention_mask")
+
+
+def available() -> bool:
+    """Whether the OpenVINO runtime is installed."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def weights_fingerprint(model_dir: str | os.PathLike[str]) -> str:
+    """sha256 of model.pth: an IR is used only with the weights it was made from."""
+    path = Path(model_dir) / MODEL_FILE
+    stat = path.stat()
+    return _sha256(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of a file, remembered while its time and size stay the same (auto and load both ask)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def card_path(ir: Path) -> Path:
+    """The JSON card beside an IR file."""
+    return ir.with_suffix(".json")
+
+
+def read_card(model_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
+    """The card of IR `name` in `model_dir`, or None where there is none."""
+    path = card_path(Path(model_dir) / IR_FOLDER / name)
+    try:
+        card: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"{path}: unreadable ({error})") from error
+    return card
+
+
+def current_ir(model_dir: str | os.PathLike[str], name: str, fingerprint: str | None = None) -> Path | None:
+    """IR `name` if it exists and was made from this directory's model.pth; else None."""
+    card = read_card(model_dir, name)
+    if card is None:
+        return None
+    fingerprint = fingerprint or weights_fingerprint(model_dir)
+    return Path(model_dir) / IR_FOLDER / name if card.get("weights_sha256") == fingerprint else None
+
+
+def convert(encoder: nn.Module) -> Any:
+    """The torch encoder as an OpenVINO model with dynamic (rows, tokens) inputs."""
+    import openvino as ov
+
+    example = {name: torch.ones(2, 16, dtype=torch.long) for name in INPUTS}
+    with torch.no_grad(), warnings.catch_warnings():
+        # transformers' mask code branches on shapes; the branches the trace records are the
+        # ones every (rows, tokens) input of ours takes (tests compare against torch).
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return ov.convert_model(encoder, example_input=example, input=[(n, [-1, -1], ov.Type.i64) for n in INPUTS])
+
+
+def save_ir(model: Any, path: Path, card: dict[str, Any]) -> None:
+    """Write an IR (weights kept in their precision, not halved) and its card."""
+    import openvino as ov
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, path, compress_to_fp16=False)
+    card_path(path).write_text(json.dumps(card, indent=2) + "\n")
+
+
+def compile_encoder(model: Any, precision: str, threads: int) -> Any:
+    """Compile for this CPU: one stream (the worker's threads), `precision` (f32 or bf16) for what is not int8."""
+    import openvino as ov
+
+    # The f32 hint keeps an int8 model's answers independent of batch-mates on AMX CPUs,
+    # where OpenVINO's default would run the non-quantized part in bf16 (issue 11's table).
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision}
+    return ov.Core().compile_model(model, "CPU", config)
+
+
+class OpenVinoEncoder(nn.Module):
+    """Drop-in for the Hugging Face encoder: same call, same `last_hidden_state`, run by OpenVINO."""
+
+    def __init__(self, compiled: Any, config: Any) -> None:
+        super().__init__()
+        self.config = config  # the network reads max_position_embeddings from it
+        self.compiled = compiled
+        self._local = threading.local()  # an infer request serves one call at a time: one per thread
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        hidden = request.infer(inputs, share_inputs=True)[0]
+        # The request reuses its output buffer on the next call: copy it out.
+        return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden.copy()))
+
+
+def load(
+    encoder: nn.Module, model_dir: str | os.PathLike[str] | None, precision: str, threads: int, int8: bool
+) -> OpenVinoEncoder:
+    """The encoder compiled by OpenVINO: the int8 IR made from these weights, or converted now."""
+    import openvino as ov
+
+    if not int8:
+        return OpenVinoEncoder(compile_encoder(convert(encoder), precision, threads), encoder.config)
+    ir = current_ir(model_dir, INT8_IR) if model_dir is not None else None
+    if ir is None:
+        raise ArtifactError(
+            f"execution openvino-int8 needs {Path(model_dir or '.') / IR_FOLDER / INT8_IR} made from this "
+            "model.pth: run `bsm optimize MODEL_DIR --data TRAIN.csv --validation VALID.csv`"
+        )
+    return OpenVinoEncoder(compile_encoder(ov.Core().read_model(ir), precision, threads), encoder.config)

@@ -1,0 +1,122 @@
+"""`bsm optimize`: the encoder as NNCF static int8 OpenVINO IR in the model directory, accuracy-controlled."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from handler.errors import ConfigError
+from handler.features.pipeline import Features
+from handler.inference.batching import iter_micro_batches
+from handler.inference.predictor import Predictor
+from handler.model import openvino_encoder as ove
+
+
+@dataclass(frozen=True)
+class OptimizeReport:
+    """What `bsm optimize` wrote and measured; also the int8 IR's card."""
+
+    weights_sha256: str
+    calibration_rows: int
+    validation_rows: int
+    agreement: float  # share of validation rows whose int8 label equals fp32's
+    min_agreement: float
+    accepted: bool  # int8 written: its agreement reached min_agreement
+    seconds: float
+    versions: dict[str, str]
+
+
+def encoder_inputs(predictor: Predictor, features: Features, rows_per_item: int = 8) -> list[dict[str, np.ndarray]]:
+    """What the encoder sees in serving: per micro-batch and text column, ids and mask cut to the longest row."""
+    items = []
+    pad = predictor.artifacts.pipeline.tokenizer.pad_id
+    for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu")):
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        for t in range(ids.shape[1]):
+            longest = max(int(mask[:, t].sum(dim=1).max()), 1)
+            items.append({"input_ids": ids[:, t, :longest].numpy(), "attention_mask": mask[:, t, :longest].numpy()})
+    return items
+
+
+def label_agreement(
+    predictor: Predictor, features: Features, reference: np.ndarray
+) -> Callable[[Any, Iterable[Any]], float]:
+    """NNCF's validation function: the share of rows whose label, with the candidate encoder, equals `reference`."""
+    original = predictor.model.encoder
+
+    def validate(compiled: Any, _items: Iterable[Any]) -> float:
+        predictor.model.encoder = ove.OpenVinoEncoder(compiled, original.config)
+        try:
+            return float((predictor.forward(features).argmax(axis=1) == reference).mean())
+        finally:
+            predictor.model.encoder = original
+
+    return validate
+
+
+def optimize(
+    model_dir: str | os.PathLike[str],
+    calibration: Sequence[dict[str, Any]],
+    validation: Sequence[dict[str, Any]],
+    min_agreement: float = 0.995,
+) -> OptimizeReport:
+    """Write `openvino/encoder-int8.xml` if its labels agree enough with fp32's; remove a stale one either way.
+
+    `calibration` rows (training rows) set the int8 ranges; `validation` rows (a split the model
+    was not trained on: training rows are classified with margins too wide to show a flip)
+    measure label agreement with fp32. NNCF's accuracy control keeps the layers whose
+    quantization moves labels in float until the agreement reaches `min_agreement`.
+    """
+    import nncf
+    import openvino as ov
+
+    if not calibration or not validation:
+        raise ConfigError(
+            f"bsm optimize needs calibration and validation rows, got {len(calibration)} and {len(validation)}"
+        )
+    began = time.perf_counter()
+    model_dir = Path(model_dir)
+    fingerprint = ove.weights_fingerprint(model_dir)
+    predictor = Predictor.from_dir(model_dir, execution="fp32")
+    model = ove.convert(predictor.model.encoder)
+    versions = {"openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__}
+
+    items = encoder_inputs(predictor, predictor.preprocess(list(calibration)))
+    held = predictor.preprocess(list(validation))
+    reference = predictor.forward(held).argmax(axis=1)
+    validate = label_agreement(predictor, held, reference)
+    quantized = nncf.quantize_with_accuracy_control(
+        model,
+        nncf.Dataset(items),
+        nncf.Dataset([0]),  # validate() scores the held rows itself
+        validate,
+        max_drop=1.0 - min_agreement,
+        drop_type=nncf.DropType.ABSOLUTE,
+        subset_size=len(items),
+        model_type=nncf.ModelType.TRANSFORMER,
+    )
+    # Measured again under the serving config (f32 hint), not NNCF's own compile.
+    agreement = validate(ove.compile_encoder(quantized, "f32", torch.get_num_threads()), [])
+    report = OptimizeReport(
+        weights_sha256=fingerprint,
+        calibration_rows=len(calibration),
+        validation_rows=len(validation),
+        agreement=agreement,
+        min_agreement=min_agreement,
+        accepted=agreement >= min_agreement,
+        seconds=round(time.perf_counter() - began, 1),
+        versions=versions,
+    )
+    int8_ir = model_dir / ove.IR_FOLDER / ove.INT8_IR
+    for stale in (int8_ir, int8_ir.with_suffix(".bin"), ove.card_path(int8_ir)):
+        stale.unlink(missing_ok=True)
+    if report.accepted:
+        ove.save_ir(quantized, int8_ir, asdict(report))
+    return report

@@ -1,0 +1,92 @@
+"""`bsm optimize`: NNCF int8 IR written beside the weights, used only with them, refused when labels move."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from handler import Predictor
+from handler.cli.main import main
+from handler.errors import ArtifactError
+from handler.model import openvino_encoder as ove
+from handler.model.artifacts import MODEL_FILE
+from handler.model.execution import Execution, resolve
+from handler.training.optimize import optimize
+from tests.helpers import assert_batch_independent
+
+
+@pytest.fixture(scope="module")
+def optimized_dir(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny model with its int8 IR (min agreement 0: a random tiny model keeps few labels)."""
+    out = tmp_path_factory.mktemp("optimized") / "model"
+    shutil.copytree(tiny_model_dir, out)
+    train, test = tiny_frames
+    columns = Predictor.from_dir(out).columns
+    report = optimize(out, train[columns].head(100).to_dict("records"), test[columns].to_dict("records"), 0.0)
+    assert report.accepted and report.validation_rows == len(test) and report.calibration_rows == 100
+    return out
+
+
+def test_writes_the_ir_and_a_card_naming_its_weights(optimized_dir: Path) -> None:
+    folder = optimized_dir / ove.IR_FOLDER
+    assert sorted(p.name for p in folder.iterdir()) == ["encoder-int8.bin", "encoder-int8.json", "encoder-int8.xml"]
+    card = json.loads((folder / "encoder-int8.json").read_text())
+    assert card["weights_sha256"] == ove.weights_fingerprint(optimized_dir)
+    assert 0.0 <= card["agreement"] <= 1.0 and set(card["versions"]) == {"openvino", "nncf", "torch"}
+
+
+def test_int8_serves_close_to_fp32_and_free_of_batch_mates(optimized_dir: Path, tiny_frames) -> None:
+    reference = Predictor.from_dir(optimized_dir)
+    int8 = Predictor.from_dir(optimized_dir, execution="openvino-int8")
+    features = reference.preprocess(tiny_frames[1])
+    got, expected = int8.forward(features), reference.forward(features)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(got - expected).max() < 0.2  # a tiny random model; the example's figures come from `make bench`
+    assert_batch_independent(int8, features)
+
+
+def test_an_ir_from_other_weights_is_never_used(optimized_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    stale = tmp_path / "model"
+    shutil.copytree(optimized_dir, stale)
+    state = torch.load(stale / MODEL_FILE, weights_only=True)
+    state[next(iter(state))] += 1.0
+    torch.save(state, stale / MODEL_FILE)
+    assert ove.current_ir(stale, ove.INT8_IR) is None
+    monkeypatch.setattr("handler.model.execution.cpu_flags", lambda: {"avx512_vnni"})
+    assert resolve(Execution.AUTO, torch.device("cpu"), stale) is Execution.OPENVINO
+    assert resolve(Execution.AUTO, torch.device("cpu"), optimized_dir) is Execution.OPENVINO_INT8
+    with pytest.raises(ArtifactError, match="made from this model.pth"):
+        Predictor.from_dir(stale, execution="openvino-int8")
+
+
+def test_below_the_agreement_nothing_is_written_and_a_stale_ir_goes(
+    optimized_dir: Path, tiny_frames, tmp_path: Path, capsys
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(optimized_dir, model)
+    train, test = tiny_frames
+    train.head(60).to_csv(tmp_path / "train.csv", index=False)
+    test.head(40).to_csv(tmp_path / "valid.csv", index=False)
+    # 1.01 cannot be reached: the run reports and removes the earlier IR.
+    code = main(
+        ["optimize", str(model), "--data", str(tmp_path / "train.csv"), "--validation", str(tmp_path / "valid.csv"),
+         "--min-agreement", "1.01", "--calibration-rows", "60"]
+    )  # fmt: skip
+    assert code == 0
+    assert "encoder-int8.xml not written (below 101.0%)" in capsys.readouterr().out
+    assert not (model / ove.IR_FOLDER / ove.INT8_IR).exists()
+    assert not (model / ove.IR_FOLDER / "encoder-int8.json").exists()
+
+
+def test_the_data_must_hold_the_models_columns(optimized_dir: Path, tmp_path: Path) -> None:
+    pd.DataFrame({"other": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
+    code = main(
+        ["optimize", str(optimized_dir), "--data", str(tmp_path / "bad.csv"), "--validation", str(tmp_path / "bad.csv")]
+    )
+    assert code == 2
