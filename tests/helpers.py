@@ -27,25 +27,9 @@ def csv_predictions(body: bytes) -> list[tuple[str, float]]:
     return [(label, float(score)) for label, score in csv.reader(io.StringIO(body.decode()))]
 
 
-def assert_batch_independent(
-    predictor: Any, features: Any, batch: int = 16, bound: float = 1e-3, seed: int = 0
-) -> None:
+def assert_batch_independent(predictor: Any, features: Any, batch: int = 16, bound: float = 1e-3) -> None:
     """Each row's probabilities alone equal its probabilities padded into random batches of `batch` rows."""
-    import numpy as np
-    import torch
+    from tools.bench.limit import batch_dependence
 
-    from handler.inference.batching import collate
-    from handler.model.execution import autocast
-
-    def probabilities(rows: np.ndarray) -> np.ndarray:
-        tensors = collate(features.take(rows), predictor.artifacts.pipeline.tokenizer.pad_id)
-        with torch.inference_mode(), autocast(predictor.execution, predictor.device):
-            return torch.softmax(predictor.model(**tensors).float(), dim=-1).numpy()
-
-    alone = np.concatenate([probabilities(np.array([i])) for i in range(len(features))])
-    order = np.random.default_rng(seed).permutation(len(features))
-    worst = 0.0
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
-        worst = max(worst, float(np.abs(probabilities(rows) - alone[rows]).max()))
+    worst = batch_dependence(predictor, features, batch)
     assert worst <= bound, f"{predictor.execution.value}: a row's answer moved by {worst:.2e} with its batch-mates"

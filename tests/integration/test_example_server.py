@@ -46,10 +46,16 @@ def example_server(
     request: pytest.FixtureRequest, example_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server | Local]:
     workdir = tmp_path_factory.mktemp("example-server")
+    # The shipped default, as `make serve` runs it (tests elsewhere pin fp32): on this CPU OpenVINO,
+    # int8 from the archive's openvino/ folder where the CPU has VNNI or AMX.
+    os.environ["BSM_EXECUTION"] = "auto"
     if request.param == "torchserve":
         store = workdir / "store"
         archive(example_dir, "example", store, ROOT / "model-config.yaml")
-        server = start_server(workdir, store, ["example=example.mar"])
+        try:
+            server = start_server(workdir, store, ["example=example.mar"])
+        finally:
+            os.environ["BSM_EXECUTION"] = "fp32"
         yield server
         server.ts.stop()
         return
@@ -57,11 +63,12 @@ def example_server(
     command = [str(Path(sys.executable).parent / "bsm"), "serve", "--engine", "ray", "--model-dir", str(example_dir)]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
-        env={**os.environ, **ray_env("ray")},
+        env={**os.environ, **ray_env("ray")},  # BSM_EXECUTION=auto
         stdout=(workdir / "serve.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    os.environ["BSM_EXECUTION"] = "fp32"
     local = Local(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
@@ -77,7 +84,7 @@ def example_server(
 def test_invocations_answers_every_format_like_the_offline_predictor(
     example_server: Server | Local, example_dir: Path
 ) -> None:
-    predictor = Predictor.from_dir(example_dir)
+    predictor = Predictor.from_dir(example_dir, execution="auto")
     samples = example_dir / "samples"
     rows = json.loads((samples / "requests.json").read_text())["instances"]
     expected = predictor.predict(rows)
@@ -104,7 +111,7 @@ def test_held_out_rows_one_per_request_match_the_offline_predictor(
     example_server: Server | Local, example_dir: Path
 ) -> None:
     """Single-row traffic from 8 clients, drawn from the held-out split: each answer is the offline one."""
-    predictor = Predictor.from_dir(example_dir)
+    predictor = Predictor.from_dir(example_dir, execution="auto")
     frame = pd.read_csv(example_dir / "data" / "test.csv", dtype=str, keep_default_na=False)[predictor.columns]
     rows = frame.sample(120, random_state=3).to_dict("records")
     with ThreadPoolExecutor(max_workers=8) as pool:

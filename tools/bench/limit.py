@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,21 +13,29 @@ from typing import Any
 import numpy as np
 import torch
 
+from handler.features.pipeline import Features
+from handler.inference.batching import collate
 from handler.inference.predictor import BatchLimits, Predictor
-from handler.model.execution import Execution
+from handler.model.execution import Execution, autocast
+from tools.bench.peak import PRECISION, encoder_flops
 
 Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class ModeResult:
-    """One execution mode on the test split, against fp32 on the same rows."""
+    """One execution mode on the held-out rows, in process, against fp32 on the same rows."""
 
     execution: str
-    rows_per_s: float  # preprocessing and forward, one process with every core's thread
+    load_s: float  # Predictor.from_dir: conversion and compilation included
+    single_row_ms: float  # p50 of predict() on one row drawn at random
+    random16_rows_per_s: float  # predict() on 16 rows drawn at random per call
+    rows_per_s: float  # forward() over all rows, length-sorted micro-batches of 32
     agreement: float  # share of rows whose label equals fp32's
     max_probability_diff: float  # largest |p - p_fp32| over rows and labels
-    moved_by_batching: int  # labels that differ between micro-batches of 1 and of `batch` rows
+    batch_dependence: float  # largest change of a row's probabilities alone vs inside random batches of 16
+    useful_gflops: float  # real tokens x encoder FLOPs per token / seconds, at rows_per_s
+    precision: str  # fp32, bf16 or int8: the peak it is compared with
 
 
 @dataclass(frozen=True)
@@ -50,31 +59,74 @@ class LimitResult:
         return self.rows_per_s_by_batch[self.best_batch]
 
 
+def batch_dependence(predictor: Predictor, features: Features, batch: int = 16, seed: int = 0) -> float:
+    """Largest change of a row's probabilities between alone and padded inside random batches of `batch`."""
+
+    def probabilities(rows: np.ndarray) -> np.ndarray:
+        tensors = collate(features.take(rows), predictor.artifacts.pipeline.tokenizer.pad_id)
+        with torch.inference_mode(), autocast(predictor.execution, predictor.device):
+            return torch.softmax(predictor.model(**tensors).float(), dim=-1).numpy()
+
+    alone = np.concatenate([probabilities(np.array([i])) for i in range(len(features))])
+    order = np.random.default_rng(seed).permutation(len(features))
+    return max(
+        float(np.abs(probabilities(order[i : i + batch]) - alone[order[i : i + batch]]).max())
+        for i in range(0, len(order), batch)
+    )
+
+
 def measure_modes(
-    model_dir: Path, rows: Rows, modes: Sequence[Execution], batch: int, threads: int, batching_rows: int = 200
+    model_dir: Path,
+    rows: Rows,
+    modes: Sequence[Execution],
+    threads: int,
+    seconds: float = 6.0,
+    independence_rows: int = 160,
 ) -> list[ModeResult]:
-    """Speed of each mode, its agreement with fp32 on `rows`, and labels its batching moves."""
+    """Each mode side by side: load, one random row, 16 random rows, all rows sorted; agreement and independence."""
     torch.set_num_threads(threads)
+    rng = random.Random(0)
     results, reference = [], None
     for mode in [Execution.FP32, *[m for m in modes if m is not Execution.FP32]]:
-        predictor = Predictor.from_dir(model_dir, limits=BatchLimits(max_rows=batch), execution=mode)
-        predictor.predict(rows[:batch])  # warm-up: first calls allocate
         began = time.perf_counter()
-        probabilities = predictor.forward(predictor.preprocess(rows))
-        speed = len(rows) / (time.perf_counter() - began)
+        predictor = Predictor.from_dir(model_dir, execution=mode)
+        load_s = time.perf_counter() - began
+        features = predictor.preprocess(rows)
+        predictor.forward(features.take(np.arange(min(64, len(rows)))))  # warm-up: first calls allocate
+        latencies = []
+        for _ in range(200):
+            one = [rows[rng.randrange(len(rows))]]
+            began = time.perf_counter()
+            predictor.predict(one)
+            latencies.append(time.perf_counter() - began)
+        done, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            predictor.predict(rng.sample(rows, 16))
+            done += 16
+        random16 = done / (time.perf_counter() - began)
+        began = time.perf_counter()
+        probabilities = predictor.forward(predictor.preprocess(rows), BatchLimits(max_rows=32))
+        sorted_s = time.perf_counter() - began
         reference = probabilities if reference is None else reference
-        some = predictor.preprocess(rows[:batching_rows])
-        alone = predictor.forward(some, BatchLimits(max_rows=1)).argmax(1)
-        moved = int((alone != probabilities[:batching_rows].argmax(1)).sum())
+        lengths = np.array([len(ids) for column in features.token_ids for ids in column])
+        flops = encoder_flops(predictor.artifacts.model_config.encoder, lengths)
         results.append(
             ModeResult(
                 execution=predictor.execution.value,
-                rows_per_s=speed,
+                load_s=load_s,
+                single_row_ms=float(np.median(latencies)) * 1000,
+                random16_rows_per_s=random16,
+                rows_per_s=len(rows) / sorted_s,
                 agreement=float((probabilities.argmax(1) == reference.argmax(1)).mean()),
                 max_probability_diff=float(np.abs(probabilities - reference).max()),
-                moved_by_batching=moved,
+                batch_dependence=batch_dependence(
+                    predictor, features.take(np.arange(min(independence_rows, len(rows))))
+                ),
+                useful_gflops=flops / sorted_s / 1e9,
+                precision=PRECISION[predictor.execution.value],
             )
         )
+        del predictor
     return results
 
 

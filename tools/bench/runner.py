@@ -30,12 +30,14 @@ import yaml
 from handler.inference.resources import cpu_count, threads_per_worker, workers_of
 from handler.inference.settings import ServingSettings
 from handler.model.execution import Execution, cpu_flags, resolve
+from handler.model.openvino_encoder import INT8_IR, current_ir
 from handler.serving.process import free_port, stop_process_group
 from handler.serving.torchserve.host import PLUGINS_DIR
 from handler.serving.torchserve.properties import free_ports_config, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes
+from tools.bench.peak import cpu_identity, peak_gflops
 from tools.bench.load import LoadResult, Payload, run_load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +158,7 @@ def sweep(
 ) -> list[Run]:
     """Single-row and multi-row requests at each client count, then batch-transform style requests."""
     runs = []
-    single = csv_payloads(frame, 1, len(frame))
+    single = csv_payloads(frame.sample(frac=1.0, random_state=0), 1, len(frame))  # held-out rows in random order
     multi = csv_payloads(frame, config.multi_rows, 64)
     run_load(url, single, clients=4, duration=1.0 if config.quick else 3.0, headers=headers)  # warm-up
     plan = [("single", single, c) for c in config.clients] + [("multi", multi, c) for c in config.clients]
@@ -348,7 +350,7 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
                 worker: float(ms)
                 for worker, ms in re.findall(
                     r"(W-\d+)\S* MODEL_LOG - (?:INFO \S+: )?"
-                    r"model \S+ ready on \S+, \w+, \d+ torch threads, in (\d+) ms",
+                    r"model \S+ ready on \S+, [\w-]+, \d+ torch threads, in (\d+) ms",
                     text,
                 )
             }.values()
@@ -365,17 +367,28 @@ def _snapshot(root: int) -> list[procstats.ProcessUsage]:
     return sampler.usage()
 
 
+# The flags that decide the execution modes' speed (and what `auto` picks).
+MATH_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+
+
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on, and its compute peak per precision."""
+    import openvino
+
     flags = cpu_flags()
-    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo_lines() if line.startswith("model name")), "")
+    identity = cpu_identity(_cpuinfo_lines())
+    cores = cpu_count()
     return {
-        "cpu": model or platform.processor(),
-        "cores": cpu_count(),
+        "cpu": identity["model"] or platform.processor(),
+        "vendor": identity["vendor"],
+        "ghz": identity["ghz"],
+        "cores": cores,
         "memory_gb": round(psutil.virtual_memory().total / 2**30),
-        "bf16_instructions": sorted(flags & {"avx512_bf16", "amx_bf16"}),
+        "flags": [f for f in MATH_FLAGS if f in flags],
+        "peak_gflops": peak_gflops(flags, identity["vendor"], identity["ghz"], cores),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "openvino": openvino.__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
 
@@ -415,7 +428,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     model_config = yaml.safe_load(config.model_config.read_text()) or {}
     settings = ServingSettings.load(model_config, env={})
     execution = config.execution or settings.execution
-    resolved = resolve(execution, torch.device("cpu")).value
+    resolved = resolve(execution, torch.device("cpu"), config.model_dir).value
     cores = cpu_count()
     threads = threads_per_worker(settings, model_config, cores)
     workers = workers_of(model_config, cores)
@@ -429,11 +442,15 @@ def run(config: BenchConfig) -> dict[str, Any]:
         f"({resolved} here)"
     )
 
-    modes = measure_modes(config.model_dir, rows, [Execution.BF16, Execution.INT8], batch=8, threads=cores)
+    candidates = [m for m in Execution if m is not Execution.AUTO]
+    if not current_ir(config.model_dir, INT8_IR):
+        log(f"no current {INT8_IR} in {config.model_dir} (bsm optimize writes it): openvino-int8 left out")
+        candidates.remove(Execution.OPENVINO_INT8)
+    modes = measure_modes(config.model_dir, rows, candidates, threads=cores, seconds=2.0 if config.quick else 6.0)
     for m in modes:
         log(
-            f"mode {m.execution}: {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, "
-            f"max diff {m.max_probability_diff:.4f}"
+            f"mode {m.execution}: 1 row {m.single_row_ms:.1f} ms, 16 random {m.random16_rows_per_s:.1f} rows/s, "
+            f"sorted {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, batch dependence {m.batch_dependence:.1e}"
         )
     limit = measure_limit(
         config.model_dir,
