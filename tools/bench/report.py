@@ -113,7 +113,7 @@ def mode_targets(results: Results) -> list[tuple[str, str, str, bool | None]]:
         fastest = max(faithful, key=lambda m: m["random16_rows_per_s"])["execution"]
         rows.append(
             (
-                "default = fastest mode (16 random rows a call) with >= 99.5% labels of fp32 and batch dependence <= 1e-3",
+                "default = fastest mode (16 random rows a call), >= 99.5% labels of fp32, batch dependence <= 1e-3",
                 f"default {chosen['execution']}, fastest {fastest}",
                 "equal",
                 chosen["execution"] == fastest,

@@ -9,7 +9,7 @@ import pytest
 
 from tools.bench.report import markdown, targets, write_report
 
-DEFAULT = "default = fastest mode (16 random rows a call) with >= 99.5% labels of fp32 and batch dependence <= 1e-3"
+DEFAULT = "default = fastest mode (16 random rows a call), >= 99.5% labels of fp32, batch dependence <= 1e-3"
 
 
 def run(
