@@ -37,8 +37,8 @@ from handler.serving.torchserve.properties import free_ports_config, with_proper
 from handler.serving.torchserve.supervisor import TorchServe
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes
-from tools.bench.peak import cpu_identity, peak_gflops
 from tools.bench.load import LoadResult, Payload, run_load
+from tools.bench.peak import cpu_identity, peak_gflops
 
 ROOT = Path(__file__).resolve().parents[2]
 
