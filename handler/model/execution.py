@@ -65,19 +65,20 @@ def native_int8(flags: set[str] | None = None) -> bool:
 
 
 def pick(flags: set[str], has_openvino: bool, has_int8_ir: bool) -> Execution:
-    """What `auto` means on a CPU with `flags`: the table in docs/bench/execution.md, measured by `make bench`.
+    """What `auto` means on a CPU with `flags`: the fastest mode that keeps fp32's labels and batch independence.
 
-    On both CPUs measured (AMD EPYC with AVX512-BF16 and VNNI; Intel Xeon with AMX), OpenVINO
-    beat every eager torch mode at 1 row, 16 random rows and large sorted batches, with answers
-    independent of batch-mates; its int8 (where `bsm optimize` accepted it: >= 99.5% of labels
-    equal to fp32) beat its bf16, which beat its f32. Without OpenVINO, torch with bf16
-    weights beat autocast and fp32 where bf16 is native.
+    The table is docs/bench/execution.md, from `make bench`. On both CPUs measured (AMD EPYC with
+    AVX512-BF16 and VNNI; Intel Xeon with AMX, issue 11), OpenVINO beat every eager torch mode at
+    1 row, 16 random rows and large sorted batches, its answers independent of batch-mates; its
+    int8 (where `bsm optimize` accepted it: >= 99.5% of labels equal to fp32) beat its bf16, which
+    beat its f32. Without OpenVINO: bf16 autocast where bf16 is native; torch with bf16 weights
+    was faster but moved a row's answer by 6e-3 with its batch-mates (the bound is 1e-3).
     """
     if has_openvino:
         if has_int8_ir and native_int8(flags):
             return Execution.OPENVINO_INT8
         return Execution.OPENVINO_BF16 if native_bf16(flags) else Execution.OPENVINO
-    return Execution.BF16_WEIGHTS if native_bf16(flags) else Execution.FP32
+    return Execution.BF16 if native_bf16(flags) else Execution.FP32
 
 
 def resolve(mode: Execution, device: torch.device, model_dir: str | os.PathLike[str] | None = None) -> Execution:

