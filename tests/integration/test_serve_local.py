@@ -56,7 +56,8 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
         cwd=tmp_path,
     )
     try:
-        output = "".join(_read_until(process, "Ctrl-C stops it.", timeout=240))
+        lines = _read_until(process, "Ctrl-C stops it.", timeout=240)  # the reader thread keeps appending
+        output = "".join(lines)
         assert "Ctrl-C stops it." in output, output[-3000:]
         # The printed curl is right: its URL, token and content type answer.
         url = re.search(r"curl -X POST (\S+/invocations)", output).group(1)
@@ -67,7 +68,10 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
         assert (tmp_path / "work" / "key_file.json").stat().st_mode & 0o077 == 0  # tokens not world-readable
         torchserve_pgid = os.getpgid(int((work / "tmp" / ".model_server.pid").read_text()))
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group
-        assert process.wait(timeout=90) == 0
+        try:
+            assert process.wait(timeout=90) == 0
+        except subprocess.TimeoutExpired:  # once in a CI run (not reproduced in 6 runs): show what it said
+            raise AssertionError("serve-local outlived Ctrl-C by 90 s:\n" + "".join(lines)[-4000:]) from None
         try:  # the launcher, the Java frontend and every Python worker share one process group
             os.killpg(torchserve_pgid, 0)
             raise AssertionError("a TorchServe process outlived Ctrl-C")
