@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import threading
@@ -27,12 +28,30 @@ INPUTS = ("input_ids", "attention_mask")
 
 
 def available() -> bool:
-    """Whether the OpenVINO runtime is installed."""
+    """Whether the OpenVINO runtime is installed (without importing it)."""
+    return importlib.util.find_spec("openvino") is not None
+
+
+def openvino() -> Any:
+    """The openvino module, imported with its usage reporting declined (it starts reporting on import)."""
+    decline_telemetry()
+    import openvino
+
+    return openvino
+
+
+def decline_telemetry() -> None:
+    """Keep OpenVINO's converter and NNCF from reporting usage (to Google Analytics, with a client id in $HOME).
+
+    Both send unless a consent file in the home folder says no, and neither reads a variable to
+    turn it off; a model server must never phone home, so the consent check answers "declined"
+    in this process. It must run before openvino or nncf is imported: both ask on import.
+    """
     try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
+    except ImportError:  # no telemetry package: nothing is sent
+        return
+    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED
 
 
 def weights_fingerprint(model_dir: str | os.PathLike[str]) -> str:
@@ -80,8 +99,7 @@ def current_ir(model_dir: str | os.PathLike[str], name: str, fingerprint: str | 
 
 def convert(encoder: nn.Module) -> Any:
     """The torch encoder as an OpenVINO model with dynamic (rows, tokens) inputs."""
-    import openvino as ov
-
+    ov = openvino()
     example = {name: torch.ones(2, 16, dtype=torch.long) for name in INPUTS}
     with torch.no_grad(), warnings.catch_warnings():
         # transformers' mask code branches on shapes; the branches the trace records are the
@@ -92,7 +110,7 @@ def convert(encoder: nn.Module) -> Any:
 
 def save_ir(model: Any, path: Path, card: dict[str, Any]) -> None:
     """Write an IR (weights kept in their precision, not halved) and its card."""
-    import openvino as ov
+    ov = openvino()
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, path, compress_to_fp16=False)
@@ -101,7 +119,7 @@ def save_ir(model: Any, path: Path, card: dict[str, Any]) -> None:
 
 def compile_encoder(model: Any, precision: str, threads: int) -> Any:
     """Compile for this CPU: one stream (the worker's threads), `precision` (f32 or bf16) for what is not int8."""
-    import openvino as ov
+    ov = openvino()
 
     # The f32 hint keeps an int8 model's answers independent of batch-mates on AMX CPUs,
     # where OpenVINO's default would run the non-quantized part in bf16 (issue 11's table).
@@ -132,7 +150,7 @@ def load(
     encoder: nn.Module, model_dir: str | os.PathLike[str] | None, precision: str, threads: int, int8: bool
 ) -> OpenVinoEncoder:
     """The encoder compiled by OpenVINO: the int8 IR made from these weights, or converted now."""
-    import openvino as ov
+    ov = openvino()
 
     if not int8:
         return OpenVinoEncoder(compile_encoder(convert(encoder), precision, threads), encoder.config)

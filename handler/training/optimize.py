@@ -74,8 +74,8 @@ def optimize(
     measure label agreement with fp32. NNCF's accuracy control keeps the layers whose
     quantization moves labels in float until the agreement reaches `min_agreement`.
     """
+    ov = ove.openvino()  # first: it declines the usage reporting nncf would start on import
     import nncf
-    import openvino as ov
 
     if not calibration or not validation:
         raise ConfigError(

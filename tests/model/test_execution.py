@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +145,22 @@ def test_a_rows_answer_does_not_depend_on_its_batch_mates(tiny_model_dir: Path, 
     predictor = Predictor.from_dir(tiny_model_dir, execution=mode)
     features = predictor.preprocess(tiny_frames[1])
     assert_batch_independent(predictor, features)
+
+
+def test_openvino_never_reports_usage(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """OpenVINO reports usage from $HOME's client id unless opted out: loading a model neither sends nor writes it."""
+    script = (
+        "import sys; from handler import Predictor; from openvino_telemetry import Telemetry; "
+        "Predictor.from_dir(sys.argv[1], execution='openvino'); print(Telemetry().consent)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # the telemetry skips CI jobs: be a plain machine
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tiny_model_dir)],
+        env={**env, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+    assert not (tmp_path / "intel").exists()  # no consent folder, no client id

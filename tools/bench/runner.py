@@ -373,7 +373,7 @@ MATH_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni"
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on, and its compute peak per precision."""
-    import openvino
+    from handler.model.openvino_encoder import openvino
 
     flags = cpu_flags()
     identity = cpu_identity(_cpuinfo_lines())
@@ -388,7 +388,7 @@ def machine() -> dict[str, Any]:
         "peak_gflops": peak_gflops(flags, identity["vendor"], identity["ghz"], cores),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "openvino": openvino.__version__,
+        "openvino": openvino().__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
 
