@@ -60,7 +60,7 @@ def write_samples(out: Path, frame: pd.DataFrame, columns: list[str]) -> None:
 
 
 def compile_ahead(out: Path, train_frame: pd.DataFrame, valid_frame: pd.DataFrame) -> None:
-    """`bsm optimize`'s OpenVINO IR (f32, int8) into the model directory, where nncf is installed."""
+    """`bsm optimize`'s int8 OpenVINO IR into the model directory, where nncf is installed."""
     if importlib.util.find_spec("nncf") is None:
         print("nncf is not installed (the 'optimize' extra): no ahead-of-time int8 encoder")
         return

@@ -34,13 +34,13 @@ def available() -> bool:
 
 def openvino() -> Any:
     """The openvino module, imported with its usage reporting declined (it starts reporting on import)."""
-    decline_telemetry()
+    _decline_telemetry()
     import openvino
 
     return openvino
 
 
-def decline_telemetry() -> None:
+def _decline_telemetry() -> None:
     """Keep OpenVINO's converter and NNCF from reporting usage (to Google Analytics, with a client id in $HOME).
 
     Both send unless a consent file in the home folder says no, and neither reads a variable to
@@ -88,13 +88,12 @@ def read_card(model_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | 
     return card
 
 
-def current_ir(model_dir: str | os.PathLike[str], name: str, fingerprint: str | None = None) -> Path | None:
+def current_ir(model_dir: str | os.PathLike[str], name: str) -> Path | None:
     """IR `name` if it exists and was made from this directory's model.pth; else None."""
     card = read_card(model_dir, name)
-    if card is None:
+    if card is None or card.get("weights_sha256") != weights_fingerprint(model_dir):
         return None
-    fingerprint = fingerprint or weights_fingerprint(model_dir)
-    return Path(model_dir) / IR_FOLDER / name if card.get("weights_sha256") == fingerprint else None
+    return Path(model_dir) / IR_FOLDER / name
 
 
 def convert(encoder: nn.Module) -> Any:
@@ -150,8 +149,6 @@ def load(
     encoder: nn.Module, model_dir: str | os.PathLike[str] | None, precision: str, threads: int, int8: bool
 ) -> OpenVinoEncoder:
     """The encoder compiled by OpenVINO: the int8 IR made from these weights, or converted now."""
-    ov = openvino()
-
     if not int8:
         return OpenVinoEncoder(compile_encoder(convert(encoder), precision, threads), encoder.config)
     ir = current_ir(model_dir, INT8_IR) if model_dir is not None else None
@@ -160,4 +157,4 @@ def load(
             f"execution openvino-int8 needs {Path(model_dir or '.') / IR_FOLDER / INT8_IR} made from this "
             "model.pth: run `bsm optimize MODEL_DIR --data TRAIN.csv --validation VALID.csv`"
         )
-    return OpenVinoEncoder(compile_encoder(ov.Core().read_model(ir), precision, threads), encoder.config)
+    return OpenVinoEncoder(compile_encoder(openvino().Core().read_model(ir), precision, threads), encoder.config)
