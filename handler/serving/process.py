@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
@@ -34,7 +36,26 @@ def _group_alive(pgid: int) -> bool:
 
 
 def free_port() -> int:
-    """A TCP port free on this machine right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on this machine right now, below the kernel's ephemeral range.
+
+    The port is bound later by another process; an ephemeral one (what binding port 0 gives)
+    may meanwhile go to any process that binds port 0 itself: Ray's gRPC servers took one in a
+    CI run, and the test's /ping reached Ray instead of Ray Serve's proxy.
+    """
+    low = _ephemeral_low()
+    while True:
+        port = random.randrange(10_000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
+    """The first port the kernel hands out for port 0 (Linux's default where unreadable)."""
+    try:
+        return max(int(Path(path).read_text().split()[0]), 10_001)
+    except (OSError, ValueError, IndexError):
+        return 32_768
