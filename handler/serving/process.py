@@ -35,16 +35,20 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
+FIRST_PORT = 20_000
+
+
 def free_port() -> int:
-    """A TCP port free on this machine right now, below the kernel's ephemeral range.
+    """A TCP port free on this machine right now, from 20000 up to the kernel's ephemeral range.
 
     The port is bound later by another process; an ephemeral one (what binding port 0 gives)
     may meanwhile go to any process that binds port 0 itself: Ray's gRPC servers took one in a
-    CI run, and the test's /ping reached Ray instead of Ray Serve's proxy.
+    CI run, and the test's /ping reached Ray instead of Ray Serve's proxy. Below 20000 are Ray's
+    own defaults (client 10001, worker ports 10002-19999), which a Ray node refuses to share.
     """
     low = _ephemeral_low()
     while True:
-        port = random.randrange(10_000, low)
+        port = random.randrange(FIRST_PORT, low)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -56,6 +60,6 @@ def free_port() -> int:
 def _ephemeral_low(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> int:
     """The first port the kernel hands out for port 0 (Linux's default where unreadable)."""
     try:
-        return max(int(Path(path).read_text().split()[0]), 10_001)
+        return max(int(Path(path).read_text().split()[0]), FIRST_PORT + 1)
     except (OSError, ValueError, IndexError):
         return 32_768

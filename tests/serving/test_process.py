@@ -5,14 +5,14 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from handler.serving.process import _ephemeral_low, free_port
+from handler.serving.process import FIRST_PORT, _ephemeral_low, free_port
 
 
 def test_free_ports_are_bindable_and_never_ephemeral() -> None:
     low = _ephemeral_low()
     for _ in range(50):
         port = free_port()
-        assert 10_000 <= port < low
+        assert FIRST_PORT <= port < low  # above Ray's worker ports, below the ephemeral ones
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
 
