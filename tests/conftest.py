@@ -11,6 +11,7 @@ import pytest
 
 from examples.buyer_intents.build import CONFIG as EXAMPLE_CONFIG
 from examples.buyer_intents.data import generate
+from examples.text_models import gazetteer_ner, random_translator
 from handler import Predictor
 from handler.model import artifacts
 from handler.training.encoders import EncoderSource
@@ -42,4 +43,17 @@ def tiny_model_dir(tiny_predictor: Predictor, tmp_path_factory: pytest.TempPathF
     """The tiny model written as model.pth and model_artifacts.pth."""
     out = tmp_path_factory.mktemp("tiny-model")
     artifacts.save(out, tiny_predictor.model.state_dict(), tiny_predictor.artifacts)
+    return out
+
+
+# Who the tiny NER model knows: the example's names and two of its cities.
+KNOWN_ENTITIES = {"PER": ["John Smith", "Anna Müller", "Jean Dupont"], "LOC": ["Paris", "Berlin"]}
+
+
+@pytest.fixture(scope="session")
+def text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folders the model-backed text steps read: `entities` (gazetteer NER) and `translation` (random MarianMT)."""
+    out = tmp_path_factory.mktemp("text-models")
+    gazetteer_ner(out / "entities", KNOWN_ENTITIES)
+    random_translator(out / "translation")
     return out

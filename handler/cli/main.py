@@ -57,7 +57,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from handler.training.optimize import optimize
     from handler.training.trainer import read_table
 
-    columns = load_artifacts(args.model_dir).schema.names
+    columns = load_artifacts(args.model_dir, attach=False).schema.names
 
     def rows(path: Path, count: int) -> list[dict[str, Any]]:
         frame = read_table(path)

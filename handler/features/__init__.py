@@ -3,6 +3,7 @@
 Importing this package registers every processor.
 """
 
+from handler.features.language import LanguageId
 from handler.features.masking import Entity, EntityMasker
 from handler.features.processor import PROCESSORS, Processor, processor_from_spec, register
 from handler.features.tabular import LabelEncoder, NumericScaler, OrdinalEncoder
@@ -16,6 +17,7 @@ __all__ = [
     "register",
     "Entity",
     "EntityMasker",
+    "LanguageId",
     "LabelEncoder",
     "NumericScaler",
     "OrdinalEncoder",

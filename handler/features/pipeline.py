@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,8 @@ from handler.features.schema import ColumnKind, Columns, Schema
 # unicode first (so the HTML and e-mail parsers see clean text), masking after the e-mail
 # parser (which needs the addresses in "On ... <a@b.c> wrote:"), whitespace last.
 DEFAULT_TEXT_STEPS: tuple[str, ...] = ("unicode", "html", "email", "mask_entities", "whitespace")
+# What a derived language feature reads: the text as written, without markup, quotes or signatures.
+LANGUAGE_STEPS: tuple[str, ...] = ("unicode", "html", "email", "whitespace", "language")
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Features:
     token_ids: list[list[list[int]]]  # [text column][row] -> token ids, unpadded
     categorical: np.ndarray  # (rows, categorical columns) int64
     numeric: np.ndarray  # (rows, numeric features) float32
+    stage_ms: dict[str, float] = field(default_factory=dict)  # time in each timed step (a model's), this batch
 
     def __len__(self) -> int:
         return len(self.categorical)
@@ -50,7 +55,44 @@ class Features:
             token_ids=[list(chain.from_iterable(p.token_ids[c] for p in parts)) for c in range(len(first.token_ids))],
             categorical=np.concatenate([p.categorical for p in parts]),
             numeric=np.concatenate([p.numeric for p in parts]),
+            stage_ms={k: sum(p.stage_ms.get(k, 0.0) for p in parts) for k in first.stage_ms},
         )
+
+
+@dataclass
+class Derived:
+    """A categorical feature computed from a text column: steps that end in one category per row."""
+
+    source: str  # the text column it reads
+    steps: list[Processor]
+    encoder: OrdinalEncoder
+
+    def to_spec(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"source": self.source, "steps": [p.to_spec() for p in self.steps], "encoder": self.encoder.to_spec()}
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Derived:
+        """Rebuild from `to_spec` output."""
+        encoder = processor_from_spec(spec["encoder"])
+        if not isinstance(encoder, OrdinalEncoder):
+            raise ValueError(f"a derived feature's encoder is {spec['encoder']['name']!r}, expected 'ordinal'")
+        return cls(str(spec["source"]), [processor_from_spec(s) for s in spec["steps"]], encoder)
+
+    @classmethod
+    def language_of(cls, source: str) -> Derived:
+        """The detected language of a text column, as a category."""
+        return cls(source, [processor_from_spec({"name": s}) for s in LANGUAGE_STEPS], OrdinalEncoder())
+
+
+def run_steps(steps: Sequence[Processor], values: list[Any], fit: bool, stage_ms: dict[str, float]) -> list[Any]:
+    """Values through each step in turn (fitting it first when `fit`), adding the timed steps' ms to `stage_ms`."""
+    for step in steps:
+        start = time.perf_counter()
+        values = step.fit_transform(values) if fit else step.transform(values)
+        if step.STAGE is not None:
+            stage_ms[step.STAGE] = stage_ms.get(step.STAGE, 0.0) + (time.perf_counter() - start) * 1000
+    return values
 
 
 class FeaturePipeline:
@@ -63,6 +105,7 @@ class FeaturePipeline:
         tokenizer: Tokenization,
         categorical: Mapping[str, OrdinalEncoder],
         numeric: Mapping[str, NumericScaler],
+        derived: Mapping[str, Derived] | None = None,
     ) -> None:
         expected = {
             "text": schema.of_kind(ColumnKind.TEXT),
@@ -78,6 +121,15 @@ class FeaturePipeline:
         self.tokenizer = tokenizer
         self.categorical = {name: categorical[name] for name in expected["categorical"]}
         self.numeric = {name: numeric[name] for name in expected["numeric"]}
+        self.derived = dict(derived or {})
+        self.sources: dict[str, Path] = {}  # folder name -> where its steps loaded it from (set by attach)
+        for name, feature in self.derived.items():
+            if name in schema.names:
+                raise ValueError(f"derived feature {name!r} has the name of an input column")
+            if feature.source not in expected["text"]:
+                raise ValueError(
+                    f"derived feature {name!r} reads {feature.source!r}, expected a text column of {expected['text']}"
+                )
 
     @classmethod
     def default(
@@ -85,10 +137,12 @@ class FeaturePipeline:
         schema: Schema,
         tokenizer: Tokenization,
         text_steps: Sequence[str | Mapping[str, Any]] = DEFAULT_TEXT_STEPS,
+        language_features: Sequence[str] = (),
     ) -> FeaturePipeline:
         """Unfitted pipeline: the same text steps on every text column, default tabular processors.
 
-        A text step is a processor name or a spec `{"name": ..., "config": {...}}`.
+        A text step is a processor name or a spec `{"name": ..., "config": {...}}`. Each column of
+        `language_features` adds a categorical feature `<column>_language`: its detected language.
         """
         steps = [{"name": s} if isinstance(s, str) else s for s in text_steps]
         return cls(
@@ -97,27 +151,55 @@ class FeaturePipeline:
             tokenizer=tokenizer,
             categorical={n: OrdinalEncoder() for n in schema.of_kind(ColumnKind.CATEGORICAL)},
             numeric={n: NumericScaler() for n in schema.of_kind(ColumnKind.NUMERIC)},
+            derived={f"{n}_language": Derived.language_of(n) for n in language_features},
         )
+
+    def processors(self) -> Iterator[Processor]:
+        """Every text and derived step (the processors that may read a folder or be timed)."""
+        for steps in self.text.values():
+            yield from steps
+        for feature in self.derived.values():
+            yield from feature.steps
+
+    def folders(self) -> list[str]:
+        """Folders inside the model directory that some step reads, each once."""
+        return list(dict.fromkeys(f for p in self.processors() for f in p.folders()))
+
+    def attach(self, locate: Callable[[str], Path]) -> FeaturePipeline:
+        """Load each step's own model from `locate(folder)` (training: the given folders; serving: the model dir)."""
+        self.sources = {folder: locate(folder) for folder in self.folders()}
+        for processor in self.processors():
+            processor.attach(self.sources.__getitem__)
+        return self
+
+    @property
+    def stages(self) -> list[str]:
+        """The timed steps' stage names, each once, in pipeline order."""
+        return list(dict.fromkeys(p.STAGE for p in self.processors() if p.STAGE is not None))
 
     @property
     def cardinalities(self) -> list[int]:
         """Number of ids per categorical column, reserved ids included."""
-        return [p.cardinality for p in self.categorical.values()]
+        return [p.cardinality for p in self.categorical.values()] + [
+            f.encoder.cardinality for f in self.derived.values()
+        ]
 
     @property
     def numeric_width(self) -> int:
         """Numeric features per row."""
         return sum(p.width for p in self.numeric.values())
 
-    def clean_text(self, columns: Columns, fit: bool = False) -> dict[str, list[str]]:
+    def clean_text(
+        self, columns: Columns, fit: bool = False, stage_ms: dict[str, float] | None = None
+    ) -> dict[str, list[str]]:
         """Each text column through its cleaning steps (fitting each step first when `fit`)."""
-        cleaned = {}
-        for name, steps in self.text.items():
-            values = columns[name]
-            for step in steps:
-                values = step.fit_transform(values) if fit else step.transform(values)
-            cleaned[name] = values
-        return cleaned
+        timings = {} if stage_ms is None else stage_ms
+        return {name: run_steps(steps, columns[name], fit, timings) for name, steps in self.text.items()}
+
+    def derive(self, columns: Columns, fit: bool = False, stage_ms: dict[str, float] | None = None) -> Columns:
+        """Each derived feature's categories, from its source text column."""
+        timings = {} if stage_ms is None else stage_ms
+        return {n: run_steps(f.steps, columns[f.source], fit, timings) for n, f in self.derived.items()}
 
     def fit(self, columns: Columns) -> FeaturePipeline:
         """Fit every processor on validated training columns (the tokenizer only if unfitted)."""
@@ -126,19 +208,24 @@ class FeaturePipeline:
             self.tokenizer.fit([t for values in cleaned.values() for t in values])
         for name, processor in {**self.categorical, **self.numeric}.items():
             processor.fit(columns[name])
+        for name, categories in self.derive(columns, fit=True).items():
+            self.derived[name].encoder.fit(categories)
         return self
 
     def transform(self, columns: Columns) -> Features:
         """Validated columns to features; pure, one output row per input row."""
         n = len(next(iter(columns.values())))
-        cleaned = self.clean_text(columns)
+        stage_ms: dict[str, float] = {}
+        cleaned = self.clean_text(columns, stage_ms=stage_ms)
+        derived = self.derive(columns, stage_ms=stage_ms)
         numeric = [p.transform(columns[name]) for name, p in self.numeric.items()]
+        categorical = [p.transform(columns[name]) for name, p in self.categorical.items()]
+        categorical += [self.derived[name].encoder.transform(values) for name, values in derived.items()]
         return Features(
             token_ids=[self.tokenizer.transform(values) for values in cleaned.values()],
-            categorical=np.stack([p.transform(columns[name]) for name, p in self.categorical.items()], axis=1)
-            if self.categorical
-            else np.zeros((n, 0), dtype=np.int64),
+            categorical=np.stack(categorical, axis=1) if categorical else np.zeros((n, 0), dtype=np.int64),
             numeric=np.concatenate(numeric, axis=1) if numeric else np.zeros((n, 0), dtype=np.float32),
+            stage_ms=stage_ms,
         )
 
     def to_spec(self) -> dict[str, Any]:
@@ -148,6 +235,7 @@ class FeaturePipeline:
             "tokenizer": self.tokenizer.to_spec(),
             "categorical": {name: p.to_spec() for name, p in self.categorical.items()},
             "numeric": {name: p.to_spec() for name, p in self.numeric.items()},
+            "derived": {name: f.to_spec() for name, f in self.derived.items()},
         }
 
     @classmethod
@@ -162,4 +250,5 @@ class FeaturePipeline:
             tokenizer=tokenizer,
             categorical={n: processor_from_spec(s) for n, s in spec["categorical"].items()},  # type: ignore[misc]
             numeric={n: processor_from_spec(s) for n, s in spec["numeric"].items()},  # type: ignore[misc]
+            derived={n: Derived.from_spec(s) for n, s in spec.get("derived", {}).items()},
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from handler.registry import Registry
@@ -21,6 +22,14 @@ class Processor:
 
     name: ClassVar[str] = ""
     STATE: ClassVar[tuple[str, ...]] = ()
+    STAGE: ClassVar[str | None] = None  # a step slow enough to be timed as its own stage (a model's)
+
+    def folders(self) -> list[str]:
+        """Folders inside the model directory this processor reads (a model of its own); none by default."""
+        return []
+
+    def attach(self, locate: Callable[[str], Path]) -> None:
+        """Load what `folders()` names from where `locate(folder)` says; fails naming the folder and the file."""
 
     def fit(self: P, values: Sequence[Any]) -> P:
         """Learn state from training values (stateless processors learn nothing)."""
@@ -89,8 +98,8 @@ def register(name: str) -> Callable[[type[P]], type[P]]:
 
 
 def processor_from_spec(spec: Mapping[str, Any]) -> Processor:
-    """Rebuild a processor from `{"name", "config", "state"}`."""
+    """Rebuild a processor from `{"name", "config", "state"}` (without "state": unfitted)."""
     processor = PROCESSORS.get(spec["name"])(**spec.get("config", {}))
-    if processor.STATE:
-        processor.set_state(spec.get("state", {}))
+    if processor.STATE and "state" in spec:
+        processor.set_state(spec["state"])
     return processor

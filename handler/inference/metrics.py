@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -60,24 +60,28 @@ def _le(bound: float) -> str:
 class BatchHistograms:
     """Per-request latency, per-stage latency and rows per request of the batches one worker served."""
 
-    def __init__(self, every: float = FLUSH_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, steps: Sequence[str] = (), every: float = FLUSH_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.every, self.clock = every, clock
         self.last: float | None = None
         self.request = Histogram("BsmRequestLatencySeconds", LATENCY_BUCKETS)
+        # The three stages, then the timed text steps (a translation or NER model's), which are part of preprocess.
         self.stages = {s: Histogram("BsmStageLatencySeconds", LATENCY_BUCKETS, {"stage": s})
-                       for s in ("preprocess", "inference", "postprocess")}  # fmt: skip
+                       for s in ("preprocess", "inference", "postprocess", *steps)}  # fmt: skip
         self.rows = Histogram("BsmRowsPerRequest", ROW_BUCKETS)
         self.lock = threading.Lock()  # an engine may serve batches from several threads
 
-    def observe(self, stage_ms: Sequence[float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
-        """Record one batch; return the increments due now (everything pending, at most every `every` s)."""
+    def observe(self, stage_ms: Mapping[str, float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
+        """Record one batch (ms per stage name); return the increments due now (at most every `every` s)."""
         with self.lock:
             return self._observe(stage_ms, requests, rows_per_request)
 
-    def _observe(self, stage_ms: Sequence[float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
-        for histogram, ms in zip(self.stages.values(), stage_ms, strict=True):
-            histogram.observe(ms / 1000)
-        self.request.observe(sum(stage_ms) / 1000, times=requests)  # each request waited for its whole batch
+    def _observe(self, stage_ms: Mapping[str, float], requests: int, rows_per_request: Sequence[int]) -> list[Sample]:
+        for stage, histogram in self.stages.items():
+            histogram.observe(stage_ms.get(stage, 0.0) / 1000)
+        whole = sum(stage_ms.get(s, 0.0) for s in ("preprocess", "inference", "postprocess"))
+        self.request.observe(whole / 1000, times=requests)  # each request waited for its whole batch
         for rows in rows_per_request:
             self.rows.observe(rows)
         now = self.clock()

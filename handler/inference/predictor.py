@@ -12,6 +12,7 @@ import torch
 
 from handler.errors import ArtifactError
 from handler.features.pipeline import Features
+from handler.features.schema import Columns
 from handler.inference.batching import iter_micro_batches
 from handler.inference.outputs import default_records
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
@@ -78,9 +79,17 @@ class Predictor:
         """Label names in class-index order."""
         return self.artifacts.labels
 
+    def validate(self, rows: Any, max_field_chars: int | None = None) -> Columns:
+        """Check and coerce rows (DataFrame, dicts, or lists in schema order) into columns."""
+        return self.artifacts.schema.validate(rows, max_field_chars)
+
+    def featurize(self, columns: Columns) -> Features:
+        """Validated columns to features: text steps (a translation or NER model's too), tokenizer, tabular."""
+        return self.artifacts.pipeline.transform(columns)
+
     def preprocess(self, rows: Any, max_field_chars: int | None = None) -> Features:
-        """Validate rows (DataFrame, dicts, or lists in schema order) and turn them into features."""
-        return self.artifacts.pipeline.transform(self.artifacts.schema.validate(rows, max_field_chars))
+        """Validate rows and turn them into features."""
+        return self.featurize(self.validate(rows, max_field_chars))
 
     def forward(self, features: Features, limits: BatchLimits | None = None) -> np.ndarray:
         """Class probabilities (rows, labels), computed in length-sorted micro-batches."""

@@ -7,7 +7,7 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch
 from handler.config import to_enum, to_list
 from handler.errors import ConfigError, InternalError, InvalidInput, PayloadTooLarge, ServingError
 from handler.features.pipeline import Features
-from handler.features.schema import ColumnKind
+from handler.features.schema import ColumnKind, Columns
 from handler.inference import codecs
 from handler.inference.batching import split_rows
 from handler.inference.codecs import Codec
@@ -64,9 +64,11 @@ class BatchStats:
     preprocess_ms: float
     inference_ms: float
     postprocess_ms: float
+    steps_ms: dict[str, float] = field(default_factory=dict)  # timed text steps (translate, ...), inside preprocess
 
     def counters(self) -> dict[str, float]:
         """Counter name -> increment; their ratios give rows per request, requests per batch, ms per stage."""
+        steps = {f"{_camel(name)}Ms": round(ms, 3) for name, ms in self.steps_ms.items()}
         return {
             "Batches": 1,
             "Requests": self.requests,
@@ -74,7 +76,17 @@ class BatchStats:
             "PreprocessMs": round(self.preprocess_ms, 3),
             "InferenceMs": round(self.inference_ms, 3),
             "PostprocessMs": round(self.postprocess_ms, 3),
+            **steps,
         }
+
+    def stage_ms(self) -> dict[str, float]:
+        """Every stage's ms, the timed text steps after the three stages."""
+        stages = {"preprocess": self.preprocess_ms, "inference": self.inference_ms, "postprocess": self.postprocess_ms}
+        return stages | self.steps_ms
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,10 @@ class Served:
     responses: list[Response]
     stats: BatchStats
     histograms: list[Sample]  # (counter, labels, increment): empty between flushes
+
+
+def _rows(columns: Columns) -> int:
+    return len(next(iter(columns.values()), []))
 
 
 class BatchInference:
@@ -96,7 +112,7 @@ class BatchInference:
         self.settings = settings
         self.codecs = registry  # the built-in codecs and the model's own
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
-        self.histograms = BatchHistograms()
+        self.histograms = BatchHistograms(predictor.artifacts.pipeline.stages)
 
     @classmethod
     def from_model_dir(
@@ -121,7 +137,7 @@ class BatchInference:
             raise InvalidInput(f"{label} is empty; name one or more of: {allowed}")
         return tuple(dict.fromkeys(fields))  # a field asked twice is answered once
 
-    def _decode(self, request: Request) -> tuple[Features, Plan]:
+    def _decode(self, request: Request) -> tuple[Columns, Plan]:
         reader = codecs.for_content_type(request.content_type, self.codecs)
         writer = codecs.for_accept(request.accept, reader, self.settings.default_accept, self.codecs)
         plan = Plan(writer, self._outputs(request), request.echo(), request.request_id)
@@ -131,37 +147,59 @@ class BatchInference:
                 f"request has {len(rows)} rows; the limit is {self.settings.max_rows_per_request} "
                 "(split it into several requests)"
             )
-        return self.predictor.preprocess(rows, self.settings.max_field_chars), plan
+        return self.predictor.validate(rows, self.settings.max_field_chars), plan
+
+    def _failed(self, request: Request, exc: Exception, stage: str) -> Response:
+        """The error answer of one request; a bug is logged with code lines only (a message may quote the data)."""
+        if isinstance(exc, ServingError):
+            # The message may quote a cell of the request: log only the status and kind.
+            log.info("request %s: %d %s", request.request_id, int(exc.status), type(exc).__name__)
+            return error_response(exc, request.echo())
+        log.error(
+            "request %s: unexpected %s while %s:\n%s",
+            request.request_id,
+            type(exc).__name__,
+            stage,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        return error_response(InternalError("the request could not be processed"), request.echo())
 
     def preprocess(self, requests: Sequence[Request]) -> Prepared:
-        """Decode, validate and featurize each request on its own; a bad one only fails itself."""
-        parts: list[Features] = []
+        """Decode and validate each request on its own (a bad one only fails itself), then featurize them together.
+
+        One featurize call per batch lets a text step with a model (translation, NER) batch
+        across requests; should it fail, each request is featurized alone so only its own fails.
+        """
+        good: list[tuple[int, Columns]] = []
         outcomes: list[Plan | Response] = []
         for request in requests:
             try:
-                features, plan = self._decode(request)
-            except ServingError as error:
-                # The message may quote a cell of the request: log only the status and kind.
-                log.info("request %s: %d %s", request.request_id, int(error.status), type(error).__name__)
-                outcomes.append(error_response(error, request.echo()))
-                continue
+                columns, plan = self._decode(request)
             except Exception as exc:  # a bug must fail this request only, never its batch-mates
-                # Code lines only: an exception's message may quote the request's data.
-                log.error(
-                    "request %s: unexpected %s while reading it:\n%s",
-                    request.request_id,
-                    type(exc).__name__,
-                    "".join(traceback.format_tb(exc.__traceback__)),
-                )
-                outcomes.append(error_response(InternalError("the request could not be processed"), request.echo()))
+                outcomes.append(self._failed(request, exc, "reading it"))
                 continue
-            parts.append(features)
+            good.append((len(outcomes), columns))
             outcomes.append(plan)
-        return Prepared(
-            features=Features.concat(parts) if parts else None,
-            counts=[len(p) for p in parts],
-            outcomes=outcomes,
-        )
+        features, counts = self._featurize(good, requests, outcomes)
+        return Prepared(features=features, counts=counts, outcomes=outcomes)
+
+    def _featurize(
+        self, good: list[tuple[int, Columns]], requests: Sequence[Request], outcomes: list[Plan | Response]
+    ) -> tuple[Features | None, list[int]]:
+        """Features of the good requests' rows and rows per request; a request whose rows fail gets its error."""
+        if not good:
+            return None, []
+        try:
+            merged = {name: [v for _, columns in good for v in columns[name]] for name in good[0][1]}
+            return self.predictor.featurize(merged), [_rows(columns) for _, columns in good]
+        except Exception:  # find the request at fault: featurize each alone
+            parts = []
+            for index, columns in good:
+                try:
+                    parts.append(self.predictor.featurize(columns))
+                except Exception as exc:
+                    outcomes[index] = self._failed(requests[index], exc, "preprocessing it")
+            return (Features.concat(parts) if parts else None), [len(p) for p in parts]
 
     def inference(self, prepared: Prepared) -> np.ndarray:
         """Probabilities for every good row, in length-sorted micro-batches."""
@@ -203,16 +241,15 @@ class BatchInference:
         t2 = time.perf_counter()
         responses = self.postprocess(prepared, probabilities)
         t3 = time.perf_counter()
-        stats = BatchStats(len(requests), prepared.rows, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+        steps = dict(prepared.features.stage_ms) if prepared.features is not None else {}
+        stats = BatchStats(len(requests), prepared.rows, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, steps)
+        stage_ms = stats.stage_ms()
         log.info(
-            "batch: %d requests, %d rows, preprocess %.1f ms, inference %.1f ms, postprocess %.1f ms",
+            "batch: %d requests, %d rows, %s",
             stats.requests,
             stats.rows,
-            stats.preprocess_ms,
-            stats.inference_ms,
-            stats.postprocess_ms,
+            ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in stage_ms.items()),
         )
-        stage_ms = (stats.preprocess_ms, stats.inference_ms, stats.postprocess_ms)
         return Served(responses, stats, self.histograms.observe(stage_ms, stats.requests, prepared.counts))
 
     def __call__(self, requests: Sequence[Request]) -> list[Response]:

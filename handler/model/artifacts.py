@@ -17,8 +17,11 @@ import torch
 from handler.errors import ArtifactError
 from handler.features.pipeline import FeaturePipeline
 from handler.features.schema import Schema
-from handler.model import ARTIFACTS_FILE, MODEL_FILE
+from handler.model import ARTIFACTS_FILE, MODEL_FILE, folders
 from handler.model.network import ModelConfig
+
+# Text steps with a model of their own register here, where every spec is read.
+from handler.model import name_masking, translation  # noqa: E402,F401  isort: skip
 
 FORMAT_VERSION = 1
 __all__ = ["ARTIFACTS_FILE", "MODEL_FILE", "Artifacts", "load_artifacts", "load_state_dict", "save"]
@@ -123,10 +126,16 @@ def _load(path: Path) -> Any:
         raise ArtifactError(f"{path}: cannot be loaded as weights-only torch data: {reason}") from exc
 
 
-def load_artifacts(model_dir: str | os.PathLike[str]) -> Artifacts:
-    """Read and validate `model_artifacts.pth` from a model directory."""
+def load_artifacts(model_dir: str | os.PathLike[str], attach: bool = True) -> Artifacts:
+    """Read and validate `model_artifacts.pth` from a model directory, loading its steps' own models when `attach`."""
     path = Path(model_dir) / ARTIFACTS_FILE
-    return Artifacts.from_dict(_load(path), source=str(path))
+    loaded = Artifacts.from_dict(_load(path), source=str(path))
+    if attach:
+        try:
+            loaded.pipeline.attach(lambda folder: Path(model_dir) / folder)
+        except ValueError as exc:  # a step's configuration does not fit its model
+            raise ArtifactError(str(exc)) from exc
+    return loaded
 
 
 def load_state_dict(model_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -153,9 +162,12 @@ def provenance() -> dict[str, str]:
 
 
 def save(model_dir: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], artifacts: Artifacts) -> None:
-    """Write both files; each goes to a temporary name first, so a crash leaves no half file."""
+    """Write both files and the folders the steps read; each goes to a temporary name first, so a crash leaves no half file."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name, source in artifacts.pipeline.sources.items():
+        if source.resolve() != (out / name).resolve():
+            folders.copy(source, out / name)
     for name, payload in ((MODEL_FILE, dict(state_dict)), (ARTIFACTS_FILE, artifacts.to_dict())):
         tmp = out / f".{name}.tmp"
         torch.save(payload, tmp)

@@ -40,6 +40,9 @@ class TrainConfig(Settings):
     categorical_columns: list[str] = field(default_factory=list)
     numeric_columns: list[str] = field(default_factory=list)
     text_steps: list[Any] = field(default_factory=lambda: list(DEFAULT_TEXT_STEPS))  # names or specs
+    language_features: list[str] = field(default_factory=list)  # text columns whose language is a feature too
+    translation_model: str = ""  # seq2seq model folder for the `translate` step (copied into the model)
+    entity_model: str = ""  # token-classification model folder for the `mask_names` step (copied too)
     max_length: int = 256  # tokens per text, after truncation
     fine_tune: bool = False  # train the encoder too (slow on a CPU); else only the head
     epochs: int = 40
@@ -57,6 +60,18 @@ class TrainConfig(Settings):
         named = [self.label_column, *self.text_columns, *self.categorical_columns, *self.numeric_columns]
         if len(set(named)) != len(named):
             raise ConfigError(f"a column is named twice among label, text, categorical and numeric: {named}")
+        stray = [c for c in self.language_features if c not in self.text_columns]
+        if stray:
+            raise ConfigError(f"language_features names {stray}, expected text columns of {self.text_columns}")
+
+    def locate(self, folder: str) -> Path:
+        """Where a text step's model folder is read from while training: the option that names it."""
+        given = {"translation": self.translation_model, "entities": self.entity_model}
+        if not given.get(folder):
+            option = {"translation": "translation_model", "entities": "entity_model"}.get(folder)
+            hint = f"set {option}" if option else "use the folder names 'translation' or 'entities'"
+            raise ConfigError(f"a text step reads the model folder {folder!r}, but none was given: {hint}")
+        return Path(given[folder])
 
     @classmethod
     def from_options(cls, values: Mapping[str, Any], source: str = "the options") -> TrainConfig:
@@ -113,7 +128,12 @@ def train(
     tokenizer = Tokenization(max_length=config.max_length, vocab_size=config.vocab_size)
     if encoder.tokenizer_json is not None:
         tokenizer.set_state({"tokenizer_json_": encoder.tokenizer_json})
-    pipeline = FeaturePipeline.default(schema, tokenizer, config.text_steps).fit(columns)
+    try:
+        pipeline = FeaturePipeline.default(schema, tokenizer, config.text_steps, config.language_features)
+        pipeline.attach(config.locate)
+    except (KeyError, ValueError) as exc:  # an unknown step, or a step's configuration its model refuses
+        raise ConfigError(f"text_steps: {exc}") from None
+    pipeline.fit(columns)
     features = pipeline.transform(columns)
     label_encoder = LabelEncoder().fit(frame[config.label_column].astype(str))
     targets = torch.from_numpy(label_encoder.transform(frame[config.label_column].astype(str)))

@@ -16,8 +16,9 @@ FIT_DATA = {
 
 
 @pytest.mark.parametrize("name", list(PROCESSORS))
-def test_spec_round_trip_is_plain_data(name: str, tmp_path) -> None:
+def test_spec_round_trip_is_plain_data(name: str, tmp_path, text_model_dir) -> None:
     processor = PROCESSORS.get(name)()
+    processor.attach(lambda folder: text_model_dir / folder)  # steps with a model of their own
     processor.fit(FIT_DATA.get(name, ["text"]))
     spec = processor.to_spec()
     torch.save(spec, tmp_path / "spec.pth")

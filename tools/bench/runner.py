@@ -522,4 +522,4 @@ def run(config: BenchConfig) -> dict[str, Any]:
 def _columns(model_dir: Path) -> list[str]:
     from handler.model.artifacts import load_artifacts
 
-    return load_artifacts(model_dir).schema.names
+    return load_artifacts(model_dir, attach=False).schema.names

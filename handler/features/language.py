@@ -1,0 +1,69 @@
+"""Language identification of text with py3langid: its model ships inside the 4.6 MB wheel (numpy, no pickle).
+
+Chosen by measurement on the example's 600 held-out messages (2-core AMD EPYC Zen 4): py3langid
+labels 98.0% of whole messages and 99.5% of first sentences as the template they came from, at
+10,700 and 12,800 rows/s; lingua-language-detector (all languages) 97.8% and 99.8% at 1,350
+and 1,560 rows/s, a 96 MB wheel that takes 6 s to load. The disagreements are mixed messages
+(an English greeting and filler around a French or German body), where neither is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any, ClassVar
+
+from handler.features.processor import Processor, register
+
+UNKNOWN = "und"  # ISO 639-2's code for "undetermined": too short, or not sure enough
+
+
+@lru_cache(maxsize=8)
+def _identifier(languages: tuple[str, ...]) -> Any:
+    """py3langid's model (0.5 s to load), shared by every processor with the same candidates."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    known = set(identifier.nb_classes)
+    unknown = sorted(set(languages) - known)
+    if unknown:
+        raise ValueError(f"language codes {unknown} are unknown to py3langid; it knows {', '.join(sorted(known))}")
+    if languages:
+        identifier.set_languages(list(languages))
+    return identifier
+
+
+@register("language")
+@dataclass
+class LanguageId(Processor):
+    """Each text's ISO 639-1 code (`en`, `de`, ...), or `und` when it is too short or the guess is unsure.
+
+    As a categorical feature it tells the model a message's language; `translate` uses it to
+    pick the rows to translate. `languages` narrows the candidates (faster, fewer confusions).
+    """
+
+    languages: list[str] = field(default_factory=list)  # empty: every language py3langid knows
+    min_confidence: float = 0.5  # normalised probability of the best language
+    min_letters: int = 3  # fewer letters than this (emoji, digits, "ok") are undetermined
+
+    STAGE: ClassVar[str] = "language"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"language min_confidence is {self.min_confidence}, expected from 0 to 1")
+        _ = self._identifier  # load now, so an unknown code fails where the spec is built
+
+    @cached_property
+    def _identifier(self) -> Any:
+        return _identifier(tuple(sorted(self.languages)))
+
+    def detect(self, text: str) -> str:
+        """One text's language code, or `und`."""
+        if sum(ch.isalpha() for ch in text) < self.min_letters:
+            return UNKNOWN
+        code, confidence = self._identifier.classify(text)
+        return str(code) if confidence >= self.min_confidence else UNKNOWN
+
+    def transform(self, values: Sequence[str]) -> list[str]:
+        return [self.detect(v) for v in values]
