@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Package a model directory (model.pth + model_artifacts.pth, and code/ and openvino/ if it has them) into
-# model_store/<name>.mar.
+# Package a model directory (model.pth + model_artifacts.pth; code/, openvino/ and its text steps' model
+# folders if it has them) into model_store/<name>.mar.
 # The archive carries the handler package, so it loads on any TorchServe whose Python has
 # the dependencies, without this project installed.
 #
@@ -28,6 +28,7 @@ for file in model.pth model_artifacts.pth; do
 done
 [ -f "$config" ] || { echo "archive.sh: config $config not found" >&2; exit 1; }
 archiver=$(command -v torch-model-archiver || echo "$root/.venv/bin/torch-model-archiver")
+bsm=$(command -v bsm || echo "$root/.venv/bin/bsm")
 
 # Stage a clean copy of the package: no caches, no editable-install leftovers.
 stage=$(mktemp -d)
@@ -37,12 +38,20 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/code/handler"
 (cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
 
-# The model's own code/ folder (custom codecs: code/codecs.py) and openvino/ folder (the encoder
-# compiled ahead of time by `bsm optimize`) go to the archive root under the same names.
+# The model's own code/ folder (custom codecs: code/codecs.py), openvino/ folder (the encoder
+# compiled ahead of time by `bsm optimize`) and the folders its text steps read (a translation or
+# NER model, as `bsm describe --folders` lists them) go to the archive root under the same names.
 extra="$model_dir/model_artifacts.pth,$stage/code"
 mkdir -p "$stage/model"
-for folder in code openvino; do
-  if [ -d "$model_dir/$folder" ]; then cp -r "$model_dir/$folder" "$stage/model/$folder"; fi
+step_folders=$("$bsm" describe --folders "$model_dir")
+for folder in $step_folders; do
+  [ -d "$model_dir/$folder" ] || { echo "archive.sh: $model_dir/$folder not found (a text step of the model reads it)" >&2; exit 1; }
+done
+for folder in code openvino $step_folders; do
+  if [ -d "$model_dir/$folder" ]; then
+    mkdir -p "$stage/model/$(dirname "$folder")"
+    cp -r "$model_dir/$folder" "$stage/model/$folder"
+  fi
 done
 [ -z "$(ls -A "$stage/model")" ] || extra="$extra,$stage/model"
 

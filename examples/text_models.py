@@ -39,11 +39,27 @@ def _wordpiece(corpus: Iterable[str], special: Sequence[str], vocab_size: int) -
     return tokenizer
 
 
-def gazetteer_ner(out: Path, names: Mapping[str, Sequence[str]], corpus: Iterable[str] = CORPUS) -> Path:
-    """A token-classification folder tagging each word of `names[type]` as that type (B-/I- labels)."""
+def gazetteer_ner(
+    out: Path, names: Mapping[str, Sequence[str]], corpus: Iterable[str] = CORPUS, split: Sequence[str] = ()
+) -> Path:
+    """A token-classification folder tagging each word of `names[type]` as that type (B-/I- labels).
+
+    Each word of `split` is left out of the vocabulary as a whole and kept as two sub-word pieces.
+    """
     words = {word.lower(): kind for kind, items in names.items() for name in items for word in name.split()}
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    tokenizer = _wordpiece([*corpus, *words], special, vocab_size=400)
+    trained = _wordpiece([*corpus, *words], special, vocab_size=400)
+    vocab = trained.get_vocab()
+    for word in (normalizers.BertNormalizer(lowercase=True).normalize_str(w) for w in split):
+        vocab.pop(word, None)
+        for piece in (word[: len(word) // 2], "##" + word[len(word) // 2 :]):
+            vocab.setdefault(piece, max(vocab.values()) + 1)
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer, tokenizer.decoder = (
+        trained.normalizer,
+        trained.pre_tokenizer,
+        trained.decoder,
+    )
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
@@ -51,7 +67,7 @@ def gazetteer_ner(out: Path, names: Mapping[str, Sequence[str]], corpus: Iterabl
                                    cls_token="[CLS]", sep_token="[SEP]", model_max_length=512)  # fmt: skip
     kinds = sorted(set(words.values()))
     labels = ["O", *(f"{p}-{k}" for k in kinds for p in "BI")]
-    config = BertConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=WIDTH, num_hidden_layers=0,
+    config = BertConfig(vocab_size=max(vocab.values()) + 1, hidden_size=WIDTH, num_hidden_layers=0,
                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=512,
                         id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)})  # fmt: skip
     model = BertForTokenClassification(config)

@@ -103,6 +103,11 @@ def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int |
         item = args[0] if args else str
         if item is Any and isinstance(raw, (list, tuple)):
             return list(raw)  # e.g. text steps given as specs (dicts): kept as they are
+        if item is Any and str(raw).strip().startswith("["):  # a JSON list of names and specs, from a flag
+            try:
+                return list(json.loads(str(raw)))
+            except json.JSONDecodeError:
+                raise ConfigError(f"{label} is {raw!r}, expected a JSON list or comma-separated names") from None
         items = to_list(raw, label)
         if isinstance(item, type) and issubclass(item, Enum):
             return [convert(name, item, label) for name in items]

@@ -54,6 +54,34 @@ KNOWN_ENTITIES = {"PER": ["John Smith", "Anna Müller", "Jean Dupont"], "LOC": [
 def text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folders the model-backed text steps read: `entities` (gazetteer NER) and `translation` (random MarianMT)."""
     out = tmp_path_factory.mktemp("text-models")
-    gazetteer_ner(out / "entities", KNOWN_ENTITIES)
+    gazetteer_ner(out / "entities", KNOWN_ENTITIES, split=["Müller"])
     random_translator(out / "translation")
+    return out
+
+
+# Every text step there is: the model-backed ones (translate, mask_names) and a language feature.
+STEPS_CONFIG = dataclasses.replace(
+    TINY_CONFIG,
+    text_steps=["unicode", "html", "email", "translate", "mask_entities", "mask_names", "whitespace"],
+    language_features=["message"],
+    epochs=4,
+)
+
+
+@pytest.fixture(scope="session")
+def steps_predictor(tiny_frames: tuple[pd.DataFrame, pd.DataFrame], text_model_dir: Path) -> Predictor:
+    """The tiny model trained with translation, NER masking and the message's language as a feature."""
+    config = dataclasses.replace(
+        STEPS_CONFIG,
+        translation_model=str(text_model_dir / "translation"),
+        entity_model=str(text_model_dir / "entities"),
+    )
+    return train(tiny_frames[0], config, EncoderSource.tiny(), evaluation=tiny_frames[1], progress=False)
+
+
+@pytest.fixture(scope="session")
+def steps_model_dir(steps_predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """That model's directory: the two files and the `translation` and `entities` folders."""
+    out = tmp_path_factory.mktemp("steps-model")
+    artifacts.save(out, steps_predictor.model.state_dict(), steps_predictor.artifacts)
     return out

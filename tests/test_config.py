@@ -149,3 +149,11 @@ def test_every_variable_is_named_once() -> None:
     # A worker reads two of SageMaker's names itself: the default Accept and the selected outputs.
     assert {k for k, v in serving.items() if not v.startswith("BSM_")} == {"default_accept", "outputs"}
     assert all(v.startswith("SAGEMAKER_") for v in sagemaker.values())
+
+
+def test_a_json_list_flag_keeps_its_specs() -> None:
+    from handler.training.trainer import TrainConfig
+
+    raw = '["html", {"name": "translate", "config": {"target_language": "de"}}]'
+    config = TrainConfig.from_options({"text_columns": "message", "label_column": "intent", "text_steps": raw})
+    assert config.text_steps == ["html", {"name": "translate", "config": {"target_language": "de"}}]

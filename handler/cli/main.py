@@ -51,6 +51,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_describe(args: argparse.Namespace) -> int:
+    """What a model directory holds, as JSON; with --folders, only the model folders its text steps read."""
+    from handler.model.artifacts import load_artifacts
+
+    loaded = load_artifacts(args.model_dir, attach=False)
+    pipeline = loaded.pipeline
+    if args.folders:
+        print("\n".join(pipeline.folders()))
+        return 0
+    summary = {
+        "columns": loaded.schema.to_dict()["columns"],
+        "labels": loaded.labels,
+        "text_steps": {name: [p.name for p in steps] for name, steps in pipeline.text.items()},
+        "derived_features": {name: f.source for name, f in pipeline.derived.items()},
+        "folders": pipeline.folders(),
+        "metrics": loaded.metrics,
+        "provenance": loaded.provenance,
+    }
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Write the encoder's NNCF int8 OpenVINO IR into a model directory if it keeps fp32's labels."""
     from handler.model.artifacts import load_artifacts
@@ -190,6 +212,28 @@ def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
     return 1 if failed else 0
 
 
+def _text_steps() -> str:
+    """The registered text steps with the first line of their docstrings, for `bsm train --help`."""
+    from handler.features import PROCESSORS, LanguageId
+    from handler.features.text import TextProcessor
+    from handler.model import artifacts  # noqa: F401  registers the steps with a model of their own
+    from handler.model.text_steps import ModelStep
+
+    def line(name: str) -> str:
+        return f"  {name:14} {(PROCESSORS.get(name).__doc__ or '').strip().splitlines()[0]}"
+
+    steps = [n for n in PROCESSORS if issubclass(PROCESSORS.get(n), (TextProcessor, ModelStep))]
+    return "\n".join(
+        [
+            'text steps (--text-steps, in order; a JSON list may give {"name": ..., "config": {...}} specs):',
+            *map(line, steps),
+            "translate reads --translation-model (a seq2seq folder), mask_names --entity-model (a NER folder);",
+            "both are copied into the model directory. --language-features COLUMNS adds each column's language:",
+            line(LanguageId.name),
+        ]
+    )
+
+
 def _train_options(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, as text: TrainConfig.from_options converts them all in one place."""
     from handler.training.trainer import TrainConfig
@@ -218,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         "read SageMaker's training layout instead: hyperparameters.json (same names as these "
         "options, with underscores), the 'train' and optional 'test' channels, and write to the "
         "model directory.",
+        epilog=_text_steps(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--train", type=Path, help="training CSV file or folder of CSV files")
     train.add_argument("--test", type=Path, help="held-out CSV for the reported accuracy")
@@ -277,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--validation-rows", type=int, default=600, help="default: 600")
     optimize.add_argument("--min-agreement", type=float, default=0.995, help="default: 0.995")
     optimize.set_defaults(func=cmd_optimize)
+
+    describe = sub.add_parser(
+        "describe",
+        help="print what a model directory holds: columns, labels, text steps, model folders, metrics",
+    )
+    describe.add_argument("model_dir", type=Path, help="the model directory")
+    describe.add_argument("--folders", action="store_true", help="only the model folders its text steps read")
+    describe.set_defaults(func=cmd_describe)
 
     serve = sub.add_parser(
         "serve",

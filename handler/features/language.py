@@ -46,12 +46,15 @@ class LanguageId(Processor):
     languages: list[str] = field(default_factory=list)  # empty: every language py3langid knows
     min_confidence: float = 0.5  # normalised probability of the best language
     min_letters: int = 3  # fewer letters than this (emoji, digits, "ok") are undetermined
+    max_chars: int = 1000  # read no further: enough to tell, and py3langid's confidence breaks down on long texts
 
     STAGE: ClassVar[str] = "language"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ValueError(f"language min_confidence is {self.min_confidence}, expected from 0 to 1")
+        if self.max_chars < 1:
+            raise ValueError(f"language max_chars is {self.max_chars}, expected at least 1")
         _ = self._identifier  # load now, so an unknown code fails where the spec is built
 
     @cached_property
@@ -60,6 +63,7 @@ class LanguageId(Processor):
 
     def detect(self, text: str) -> str:
         """One text's language code, or `und`."""
+        text = text[: self.max_chars]
         if sum(ch.isalpha() for ch in text) < self.min_letters:
             return UNKNOWN
         code, confidence = self._identifier.classify(text)

@@ -162,7 +162,7 @@ def provenance() -> dict[str, str]:
 
 
 def save(model_dir: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor], artifacts: Artifacts) -> None:
-    """Write both files and the folders the steps read; each goes to a temporary name first, so a crash leaves no half file."""
+    """Write both files and the steps' model folders; each to a temporary name first, so a crash leaves no half file."""
     out = Path(model_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, source in artifacts.pipeline.sources.items():

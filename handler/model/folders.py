@@ -76,8 +76,10 @@ def copy(source: Path, target: Path) -> None:
 def load(folder: Path, kind: str) -> tuple[Any, Any]:
     """(model, fast tokenizer) from a checked folder, offline, weights-only; `kind` is 'seq2seq' or 'tokens'."""
     from transformers import AutoModelForSeq2SeqLM, AutoModelForTokenClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     check(folder)
+    hf_logging.disable_progress_bar()  # a worker's log gets no "Loading weights" bars
     auto = {"seq2seq": AutoModelForSeq2SeqLM, "tokens": AutoModelForTokenClassification}[kind]
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, use_fast=True)

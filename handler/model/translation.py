@@ -80,24 +80,38 @@ class Translate(ModelStep):
             out[i] = "".join(pieces[i])
         return out
 
+    def bound(self, input_tokens: int) -> int:
+        """The most tokens a segment may be translated into; inputs in steps of 8 tokens share one bound."""
+        return int(-(-input_tokens // 8) * 8 * self.max_output_ratio) + 8
+
+    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Segment positions, length-sorted, in batches of one bound each: a segment decodes as it would alone."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches: list[list[int]] = []
+        for i in order:
+            if (
+                batches
+                and len(batches[-1]) < self.batch_size
+                and self.bound(lengths[batches[-1][0]]) == self.bound(lengths[i])
+            ):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
+
     def translate(self, segments: Sequence[str]) -> list[str]:
         """Segments translated in length-sorted batches, in their own order."""
         tokenizer = self.tokenizer
-        lengths = [
-            len(ids)
-            for ids in tokenizer(list(segments), truncation=True, max_length=self.max_input_tokens)["input_ids"]
-        ]
-        order = sorted(range(len(segments)), key=lambda i: lengths[i])
+        encoded = tokenizer(list(segments), truncation=True, max_length=self.max_input_tokens)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
         out = [""] * len(segments)
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                encoded = tokenizer([segments[i] for i in batch], truncation=True, max_length=self.max_input_tokens,
-                                    padding=True, return_tensors="pt")  # fmt: skip
-                longest = max(lengths[i] for i in batch)
+            for batch in self.batches(lengths):
+                inputs = tokenizer([segments[i] for i in batch], truncation=True, max_length=self.max_input_tokens,
+                                   padding=True, return_tensors="pt")  # fmt: skip
                 generated = self.model.generate(
-                    **encoded,
-                    max_new_tokens=int(longest * self.max_output_ratio) + 8,
+                    **inputs,
+                    max_new_tokens=self.bound(lengths[batch[0]]),
                     num_beams=self.num_beams,
                     do_sample=False,
                     forced_bos_token_id=self._forced,
