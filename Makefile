@@ -4,12 +4,15 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXAMPLE_DIR := build/example-model
+# VARIANT=multilingual: the example with language, translate and mask_names steps (and the models they read).
+VARIANT ?= base
+EXAMPLE_DIR := build/example-model$(if $(filter base,$(VARIANT)),,-$(VARIANT))
 
 .PHONY: help venv example plugins archive serve check test bench soak clean
 
 help:
-	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve)"
+	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve;"
+	@echo "              VARIANT=multilingual: the example that translates and masks names by model)"
 	@echo "make test     set up, build the example model, run the checks and the whole test suite"
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
@@ -37,7 +40,7 @@ plugins: $(PLUGINS_JAR)
 
 # The example (examples/, from a checkout) reuses the model when its code and recipe are unchanged.
 example: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m examples.buyer_intents --out $(EXAMPLE_DIR)
+	HF_HUB_OFFLINE=1 $(PY) -m examples.buyer_intents --variant $(VARIANT) --out $(EXAMPLE_DIR)
 
 archive: example
 	./archive.sh $(EXAMPLE_DIR) example
@@ -64,7 +67,9 @@ test: check example plugins
 
 # Speed, measured side by side (never asserted in tests): build/bench/results.md and plots.
 # BENCH_ARGS=--quick runs every part in about two minutes.
+# The multilingual example too: each text step's speed.
 bench: example plugins
+	$(MAKE) example VARIANT=multilingual
 	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
 
 # The long tests: the mixed-traffic soak behind the `soak` marker (CI runs a bounded version in

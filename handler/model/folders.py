@@ -16,7 +16,14 @@ from handler.errors import ArtifactError
 
 REQUIRED = ("config.json", "tokenizer.json")
 # What a folder may hold; anything else (a pickled pytorch_model.bin, a README) is left behind.
-KEPT = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+KEPT = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
 PICKLED = ("pytorch_model.bin", "model.pt", "model.pth", "tf_model.h5", "flax_model.msgpack")
 
 

@@ -70,7 +70,7 @@ class Translate(ModelStep):
         rows = [i for i, language in enumerate(self._language.transform(values)) if self.wanted(language)]
         if not rows:
             return out
-        pieces = {i: _BREAKS.split(values[i]) for i in rows}  # [segment, break, segment, ...]
+        pieces = {i: self.segments(values[i]) for i in rows}  # [segment, break, segment, ...]
         jobs = [(i, k) for i in rows for k in range(0, min(len(pieces[i]), 2 * self.max_segments), 2)
                 if pieces[i][k].strip()]  # fmt: skip
         translated = self.translate([pieces[i][k] for i, k in jobs])
@@ -79,6 +79,11 @@ class Translate(ModelStep):
         for i in rows:
             out[i] = "".join(pieces[i])
         return out
+
+    @staticmethod
+    def segments(text: str) -> list[str]:
+        """Sentences and lines with the breaks between them: [segment, break, segment, ...]."""
+        return _BREAKS.split(text)
 
     def bound(self, input_tokens: int) -> int:
         """The most tokens a segment may be translated into; inputs in steps of 8 tokens share one bound."""

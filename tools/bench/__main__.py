@@ -26,6 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the Flask baseline")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--no-ray", action="store_true", help="skip Ray Serve (measured beside TorchServe)")
+    parser.add_argument(
+        "--steps-model-dir",
+        type=Path,
+        default=Path("build/example-model-multilingual"),
+        help="a model with text steps (translate, mask_names, language): each step's speed",
+    )
     args = parser.parse_args(argv)
     from tools.bench.runner import BenchConfig, run
 
@@ -36,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "baseline": not args.no_baseline,
         "startup": not args.no_startup,
         "ray": not args.no_ray,
+        "steps_model_dir": args.steps_model_dir,
     }
     try:
         if args.execution:

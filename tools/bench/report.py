@@ -143,6 +143,37 @@ def _fmt_usage(values: dict[str, float], fmt: str) -> str:
     return ", ".join(f"{role} {fmt.format(v)}" for role, v in sorted(values.items()) if role != "launcher")
 
 
+def _steps_section(results: Results) -> list[str]:
+    """Each text step's speed, on the multilingual example (absent when that model was not built)."""
+    steps = results.get("steps")
+    if not steps:
+        return []
+    lines = [
+        "",
+        f"## Text steps (the multilingual example, {steps['rows']} held-out rows, in process)",
+        "",
+        "Each step fed what the steps before it give; rows/s with all rows in one call, one row's p50 over rows "
+        "drawn at random; changed: rows the step altered (translate: rows it translated).",
+        "",
+        "| column | step | rows/s | 1 row p50 ms | changed |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in steps["steps"]:
+        lines.append(
+            f"| {r['column']} | {r['step']} | {r['rows_per_s']:,.0f} | {r['single_row_ms']:.2f} | {r['touched']} |"
+        )
+    lines += [
+        "",
+        "The whole model, predict() in process (execution auto, preprocessing included): "
+        + "; ".join(
+            f"{name} these steps {m['rows_per_s']:.1f} rows/s on all rows, one row {m['single_row_ms']:.1f} ms p50"
+            for name, m in steps["models"].items()
+        )
+        + ".",
+    ]
+    return lines
+
+
 def markdown(results: Results) -> str:
     """The whole report."""
     m, c = results["machine"], results["config"]
@@ -211,6 +242,7 @@ def markdown(results: Results) -> str:
             f"{', '.join(f'{v / 1000:.1f} s' for v in startup['model_load_ms'])}; resident memory per worker "
             f"{', '.join(f'{v:.0f} MB' for v in startup['worker_rss_mb'])}.",
         ]
+    lines += _steps_section(results)
     lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---|---|---|"]
     for name, measured, goal, met in targets(results):
         lines.append(f"| {name} | {measured} | {goal} | {'yes' if met else 'no'} |")

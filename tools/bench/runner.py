@@ -67,6 +67,8 @@ class BenchConfig:
     properties: Path = ROOT / "config.properties"
     plugins: Path | None = ROOT / "build/plugins/local"
     sagemaker_plugins: Path | None = ROOT / "build/plugins/sagemaker"
+    # A model with translate, mask_names and a language feature: each text step's speed (skipped if absent).
+    steps_model_dir: Path | None = ROOT / "build/example-model-multilingual"
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> BenchConfig:
@@ -463,6 +465,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     )
     log(f"limit: {limit.rows_per_s:.1f} rows/s at batch {limit.best_batch}; one row {limit.single_row_ms:.1f} ms")
 
+    steps = text_steps(config, cores)
     archive = archive_model(config, out / "store")
     startup = measure_startup(archive, out / "startup", config, env) if config.startup else None
     runs: list[Run] = []
@@ -508,6 +511,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         "modes": [asdict(m) for m in modes],
         "limit": {**asdict(limit), "best_batch": limit.best_batch, "rows_per_s": limit.rows_per_s},
         "startup": startup,
+        "steps": steps,
         "runs": [asdict(r) for r in runs],
         "seconds": time.perf_counter() - began,
     }
@@ -517,6 +521,29 @@ def run(config: BenchConfig) -> dict[str, Any]:
     write_report(results, out)
     log(f"done in {results['seconds']:.0f} s: {out / 'results.md'}")
     return results
+
+
+def text_steps(config: BenchConfig, cores: int) -> dict[str, Any] | None:
+    """Each text step of the multilingual example on its held-out messages, and that whole model, in process."""
+    model_dir = config.steps_model_dir
+    if model_dir is None or not (model_dir / "model_artifacts.pth").is_file():
+        log(f"no model with text steps in {model_dir} (make example VARIANT=multilingual): text steps left out")
+        return None
+    from tools.bench.steps import measure_model, measure_steps
+
+    frame = pd.read_csv(model_dir / "data" / "test.csv", dtype=str, keep_default_na=False).head(config.rows)
+    columns = _columns(model_dir)
+    singles = 20 if config.quick else 60
+    results = measure_steps(model_dir, {c: frame[c].tolist() for c in columns}, cores, singles)
+    for r in results:
+        log(f"step {r.column}/{r.step}: {r.rows_per_s:.0f} rows/s, 1 row {r.single_row_ms:.2f} ms, {r.touched} changed")
+    records = frame[columns].to_dict("records")
+    models = {}
+    for name, path in (("with steps", model_dir), ("without", config.model_dir)):
+        rows_per_s, single_ms = measure_model(path, records, cores, singles)
+        log(f"example {name}: predict() {rows_per_s:.1f} rows/s, 1 row {single_ms:.1f} ms")
+        models[name] = {"rows_per_s": rows_per_s, "single_row_ms": single_ms}
+    return {"model_dir": str(model_dir), "rows": len(frame), "steps": [asdict(r) for r in results], "models": models}
 
 
 def _columns(model_dir: Path) -> list[str]:
