@@ -43,11 +43,11 @@ mkdir -p "$stage/code/handler"
 # NER model, as `bsm describe --folders` lists them) go to the archive root under the same names.
 extra="$model_dir/model_artifacts.pth,$stage/code"
 mkdir -p "$stage/model"
-step_folders=$("$bsm" describe --folders "$model_dir")
-for folder in $step_folders; do
+mapfile -t step_folders < <("$bsm" describe --folders "$model_dir")
+for folder in "${step_folders[@]}"; do
   [ -d "$model_dir/$folder" ] || { echo "archive.sh: $model_dir/$folder not found (a text step of the model reads it)" >&2; exit 1; }
 done
-for folder in code openvino $step_folders; do
+for folder in code openvino "${step_folders[@]}"; do
   if [ -d "$model_dir/$folder" ]; then
     mkdir -p "$stage/model/$(dirname "$folder")"
     cp -r "$model_dir/$folder" "$stage/model/$folder"

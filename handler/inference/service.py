@@ -192,7 +192,10 @@ class BatchInference:
         try:
             merged = {name: [v for _, columns in good for v in columns[name]] for name in good[0][1]}
             return self.predictor.featurize(merged), [_rows(columns) for _, columns in good]
-        except Exception:  # find the request at fault: featurize each alone
+        except Exception as exc:  # find the request at fault: featurize each alone
+            log.warning(
+                "a batch of %d requests failed preprocessing together (%s): each alone", len(good), type(exc).__name__
+            )
             parts = []
             for index, columns in good:
                 try:

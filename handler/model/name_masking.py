@@ -33,6 +33,7 @@ class NameMasker(ModelStep):
     window_tokens: int = 256  # tokens per window; longer texts are read in overlapping windows
     stride: int = 32  # tokens two windows share
     batch_size: int = 16
+    max_chars: int = 10_000  # read no further (~10 windows): past it, text the classifier never reads is kept
 
     KIND: ClassVar[str] = "tokens"
     STAGE: ClassVar[str] = "mask_names"
@@ -64,10 +65,11 @@ class NameMasker(ModelStep):
         if not todo:
             return out
         _ = self.model  # fails clearly when never attached
+        heads = [values[i][: self.max_chars] for i in todo]
         with torch.inference_mode():
-            found = self._pipeline([values[i] for i in todo], batch_size=self.batch_size, stride=self.stride)
-        for i, entities in zip(todo, found, strict=True):
-            out[i] = self.mask(values[i], entities)
+            found = self._pipeline(heads, batch_size=self.batch_size, stride=self.stride)
+        for i, head, entities in zip(todo, heads, found, strict=True):
+            out[i] = self.mask(head, entities) + values[i][self.max_chars :]
         return out
 
     def mask(self, text: str, entities: Sequence[dict[str, Any]]) -> str:
@@ -84,22 +86,25 @@ class NameMasker(ModelStep):
             elif not spans or start >= spans[-1][1]:
                 spans.append((start, end, placeholder))
         protected = [m.span() for m in _PLACEHOLDER.finditer(text)]
-        for start, end, placeholder in reversed(spans):
-            for piece_start, piece_end in reversed(_outside(start, end, protected)):
-                piece = text[piece_start:piece_end]
+        out, cursor, first = [], 0, 0  # one pass, left to right: linear in spans + placeholders
+        for start, end, placeholder in spans:
+            while first < len(protected) and protected[first][1] <= start:
+                first += 1
+            for a, b in _outside(start, end, protected, first):
+                piece = text[a:b]
                 if piece.strip():  # replace the words, keep the spaces around them
-                    a, b = piece_start + len(piece) - len(piece.lstrip()), piece_end - len(piece) + len(piece.rstrip())
-                    text = f"{text[:a]}[{placeholder}]{text[b:]}"
-        return text
+                    out += [text[cursor : a + len(piece) - len(piece.lstrip())], f"[{placeholder}]"]
+                    cursor = b - len(piece) + len(piece.rstrip())
+        return "".join([*out, text[cursor:]])
 
 
-def _outside(start: int, end: int, protected: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of [start, end) outside every protected span."""
+def _outside(start: int, end: int, protected: Sequence[tuple[int, int]], first: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) outside the protected spans (sorted; those before `first` end before `start`)."""
     pieces, cursor = [], start
-    for p_start, p_end in protected:
-        if p_end <= cursor or p_start >= end:
-            continue
+    for p_start, p_end in protected[first:]:
+        if p_start >= end:
+            break
         pieces.append((cursor, p_start))
-        cursor = p_end
+        cursor = max(cursor, p_end)
     pieces.append((cursor, end))
     return [(a, b) for a, b in pieces if a < b]

@@ -22,7 +22,8 @@ class ModelStep(Processor):
     fingerprint_: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        if not self.folder or Path(self.folder).is_absolute() or ".." in Path(self.folder).parts:
+        parts = Path(self.folder).parts
+        if not parts or Path(self.folder).is_absolute() or ".." in parts or parts == (".",):
             raise ValueError(
                 f"{self.name} folder is {self.folder!r}, expected a relative path inside the model directory"
             )

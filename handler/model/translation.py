@@ -15,6 +15,7 @@ from handler.model.text_steps import ModelStep
 
 # Sentences and lines: short segments translate better and pad less than whole messages.
 _BREAKS = re.compile(r"((?<=[.!?。！？])[ \t]+|\s*\n\s*)")
+_SPACES = re.compile(r"[^\S\n]+")
 
 
 @register("translate")
@@ -24,9 +25,10 @@ class Translate(ModelStep):
 
     Rows already in the target language, undetermined ones (`und`) and, when `source_languages`
     is set, rows in other languages pass through untouched. Each row is cut into sentences and
-    lines; the first `max_segments` are translated in length-sorted batches with greedy (or
-    beam) decoding and bounded output, the rest (which the classifier's truncation would drop
-    anyway) are kept as written.
+    lines; the first ones (`max_segments`, about `max_row_tokens`) are translated in
+    length-sorted batches with greedy (or beam) decoding and bounded output, the rest (which the
+    classifier's truncation would drop anyway) are kept as written. Runs of spaces in a
+    translated row become one space.
     """
 
     folder: str = "translation"
@@ -39,6 +41,7 @@ class Translate(ModelStep):
     max_output_ratio: float = 1.5  # output tokens at most this times the input's, plus 8
     num_beams: int = 1  # 1: greedy; deterministic either way
     max_segments: int = 32  # per row
+    max_row_tokens: int = 512  # per row, about: enough for what a classifier reads (its max_length)
 
     KIND: ClassVar[str] = "seq2seq"
     STAGE: ClassVar[str] = "translate"
@@ -68,11 +71,10 @@ class Translate(ModelStep):
     def transform(self, values: Sequence[str]) -> list[str]:
         out = list(values)
         rows = [i for i, language in enumerate(self._language.transform(values)) if self.wanted(language)]
-        if not rows:
-            return out
         pieces = {i: self.segments(values[i]) for i in rows}  # [segment, break, segment, ...]
-        jobs = [(i, k) for i in rows for k in range(0, min(len(pieces[i]), 2 * self.max_segments), 2)
-                if pieces[i][k].strip()]  # fmt: skip
+        jobs = [job for i in rows for job in self._row_jobs(i, pieces[i])]
+        if not jobs:
+            return out
         translated = self.translate([pieces[i][k] for i, k in jobs])
         for (i, k), text in zip(jobs, translated, strict=True):
             pieces[i][k] = text
@@ -80,17 +82,30 @@ class Translate(ModelStep):
             out[i] = "".join(pieces[i])
         return out
 
+    def _row_jobs(self, row: int, pieces: list[str]) -> list[tuple[int, int]]:
+        """(row, piece index) of the first segments, up to `max_segments` and about `max_row_tokens`."""
+        jobs, budget = [], self.max_row_tokens
+        for k in range(0, min(len(pieces), 2 * self.max_segments), 2):
+            if not pieces[k].strip():
+                continue
+            if budget <= 0:  # the classifier reads a few hundred tokens: the rest is kept as written
+                break
+            jobs.append((row, k))
+            budget -= len(pieces[k]) // 4 + 1  # ~4 characters a token: a bound, not a count
+        return jobs
+
     @staticmethod
     def segments(text: str) -> list[str]:
         """Sentences and lines with the breaks between them: [segment, break, segment, ...]."""
-        return _BREAKS.split(text)
+        # Runs of spaces become one first: the split's `\s*\n\s*` would backtrack over a long run.
+        return _BREAKS.split(_SPACES.sub(" ", text))
 
     def bound(self, input_tokens: int) -> int:
         """The most tokens a segment may be translated into; inputs in steps of 8 tokens share one bound."""
         return int(-(-input_tokens // 8) * 8 * self.max_output_ratio) + 8
 
     def batches(self, lengths: Sequence[int]) -> list[list[int]]:
-        """Segment positions, length-sorted, in batches of one bound each: a segment decodes as it would alone."""
+        """Segment positions, length-sorted, in batches of one bound each: no segment's bound depends on batch-mates."""
         order = sorted(range(len(lengths)), key=lambda i: lengths[i])
         batches: list[list[int]] = []
         for i in order:

@@ -41,9 +41,17 @@ def test_only_configured_entity_types_are_masked(text_model_dir: Path) -> None:
     assert people_only.transform(["John Smith in Paris"]) == ["[NAME] in Paris"]
 
 
-def test_long_texts_are_read_in_windows_to_the_end(masker: NameMasker) -> None:
-    long = "word " * 20_000 + "Anna Müller"  # 100,000+ characters, far beyond one window
+def test_long_texts_are_read_in_windows_up_to_max_chars(masker: NameMasker) -> None:
+    long = "word " * 600 + "Anna Müller"  # 600+ tokens: past the first 256-token window
     assert masker.transform([long])[0].endswith("word [PERSON]")
+    huge = "John Smith " + "word " * 20_000 + "Anna Müller"  # 100,000+ characters
+    masked = masker.transform([huge])[0]
+    assert masked.startswith("[PERSON] word") and masked.endswith("word Anna Müller")  # past max_chars: as written
+
+
+def test_many_names_and_placeholders_mask_in_one_pass(masker: NameMasker) -> None:
+    hostile = "[EMAIL] Paris, " * 650  # hundreds of entities between hundreds of placeholders, under max_chars
+    assert masker.transform([hostile]) == ["[EMAIL] [LOCATION], " * 650]
 
 
 def test_a_batch_gives_each_row_its_answer_alone(masker: NameMasker) -> None:

@@ -78,3 +78,14 @@ def test_a_target_token_the_tokenizer_lacks_is_refused(text_model_dir: Path) -> 
 def test_a_target_token_is_forced_first(text_model_dir: Path) -> None:
     forced = attached(text_model_dir, target_token="order")
     assert all(out.split()[0] == "order" for out in forced.translate(["Wo ist meine Bestellung?", "Merci"]))
+
+
+def test_a_row_with_nothing_left_to_translate_passes_through(text_model_dir: Path) -> None:
+    one = attached(text_model_dir, max_segments=1)
+    row = "\nWo ist meine Bestellung? Sie ist noch nicht angekommen."  # its first segment is empty
+    assert one.transform([row]) == [row]
+
+
+def test_a_long_run_of_spaces_is_one_space(translate: Translate) -> None:
+    row = "Wo ist meine Bestellung?" + " " * 100_000 + "Sie ist noch nicht angekommen."
+    assert len(translate.transform([row])[0]) < 1_000
