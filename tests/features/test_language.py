@@ -42,3 +42,8 @@ def test_unknown_codes_fail_where_the_spec_is_built() -> None:
 def test_hostile_text_keeps_the_row_count() -> None:
     rows = ["\u202eright-to-left override", "a" * 100_000, "\ud800".encode("utf-8", "surrogatepass").decode("latin-1")]
     assert len(LanguageId().transform(rows)) == 3
+
+
+def test_runs_of_whitespace_do_not_drown_the_text() -> None:
+    rows = [SENTENCES["de"] + " " * 5_000, "\n\n" + SENTENCES["fr"] + "\t" * 300]
+    assert LanguageId().transform(rows) == ["de", "fr"]
