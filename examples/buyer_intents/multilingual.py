@@ -209,7 +209,10 @@ def _same(a: str, b: str) -> bool:
     return re.sub(r"\s+", "", a) == re.sub(r"\s+", "", b)
 
 
-STEPS = ["unicode", "html", "email", "mask_entities", "mask_names", "translate", "whitespace"]
+# Names are masked before translation (the translator never learns to copy them); it translates only
+# what it knows, German and French: py3langid calls a one-word subject such as "Question" Italian.
+TRANSLATE = {"name": "translate", "config": {"source_languages": ["de", "fr"]}}
+STEPS = ["unicode", "html", "email", "mask_entities", "mask_names", TRANSLATE, "whitespace"]
 
 
 def english_segments(texts: Sequence[str], entities: Path) -> list[str]:
@@ -221,7 +224,7 @@ def english_segments(texts: Sequence[str], entities: Path) -> list[str]:
 
     masker = NameMasker()
     masker.attach(lambda folder: entities)
-    steps = [*(processor_from_spec({"name": n}) for n in STEPS[: STEPS.index("mask_names")]), masker]
+    steps = [*(processor_from_spec({"name": n}) for n in ("unicode", "html", "email", "mask_entities")), masker]
     values = list(texts)
     for step in steps:
         values = step.transform(values)

@@ -65,6 +65,7 @@ class NameMasker(ModelStep):
         if not todo:
             return out
         _ = self.model  # fails clearly when never attached
+        todo.sort(key=lambda i: len(values[i]))  # batches of like lengths: the pipeline pads to the longest
         heads = [values[i][: self.max_chars] for i in todo]
         with torch.inference_mode():
             found = self._pipeline(heads, batch_size=self.batch_size, stride=self.stride)

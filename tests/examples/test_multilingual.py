@@ -30,7 +30,7 @@ def test_the_translator_learns_the_examples_sentences_and_copies_english(tmp_pat
 
 def test_the_variant_adds_the_steps_and_the_language_feature(tmp_path: Path) -> None:
     config = build.recipe("multilingual", tmp_path)
-    assert config.text_steps.index("mask_names") < config.text_steps.index("translate")  # names masked first
+    assert config.text_steps.index("mask_names") < config.text_steps.index(multilingual.TRANSLATE)  # names first
     assert config.language_features == ["message"]
     assert config.translation_model == str(tmp_path / "translation")
     assert build.fingerprint(config) != build.fingerprint(build.recipe("base", tmp_path))

@@ -155,18 +155,19 @@ def _steps_section(results: Results) -> list[str]:
         "Each step fed what the steps before it give; rows/s with all rows in one call, one row's p50 over rows "
         "drawn at random; changed: rows the step altered (translate: rows it translated).",
         "",
-        "| column | step | rows/s | 1 row p50 ms | changed |",
-        "|---|---|---:|---:|---:|",
+        "| column | step | rows/s | 1 row p50 ms | changed | changed rows/s |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in steps["steps"]:
         lines.append(
-            f"| {r['column']} | {r['step']} | {r['rows_per_s']:,.0f} | {r['single_row_ms']:.2f} | {r['touched']} |"
+            f"| {r['column']} | {r['step']} | {r['rows_per_s']:,.0f} | {r['single_row_ms']:.2f} | {r['touched']} | "
+            f"{r['touched_per_s']:,.0f} |"
         )
     lines += [
         "",
         "The whole model, predict() in process (execution auto, preprocessing included): "
         + "; ".join(
-            f"{name} these steps {m['rows_per_s']:.1f} rows/s on all rows, one row {m['single_row_ms']:.1f} ms p50"
+            f"{name}: {m['rows_per_s']:.1f} rows/s on all rows, one row {m['single_row_ms']:.1f} ms p50"
             for name, m in steps["models"].items()
         )
         + ".",

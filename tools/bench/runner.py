@@ -539,7 +539,7 @@ def text_steps(config: BenchConfig, cores: int) -> dict[str, Any] | None:
         log(f"step {r.column}/{r.step}: {r.rows_per_s:.0f} rows/s, 1 row {r.single_row_ms:.2f} ms, {r.touched} changed")
     records = frame[columns].to_dict("records")
     models = {}
-    for name, path in (("with steps", model_dir), ("without", config.model_dir)):
+    for name, path in (("with the steps", model_dir), ("without them", config.model_dir)):
         rows_per_s, single_ms = measure_model(path, records, cores, singles)
         log(f"example {name}: predict() {rows_per_s:.1f} rows/s, 1 row {single_ms:.1f} ms")
         models[name] = {"rows_per_s": rows_per_s, "single_row_ms": single_ms}

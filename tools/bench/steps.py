@@ -28,6 +28,7 @@ class StepResult:
     rows_per_s: float  # all rows in one call, as a batch of the server's would be
     single_row_ms: float  # p50 of calls on one row drawn at random
     touched: int  # rows the step changed (translate: rows it translated)
+    touched_per_s: float  # changed rows per second of that call (translate: rows translated per second)
 
 
 def _timed(step: Processor, values: list[str]) -> tuple[list[str], float]:
@@ -57,7 +58,7 @@ def measure_steps(
                 touched = sum(code != "und" for code in out)
             else:
                 touched = sum(a != b for a, b in zip(values, out, strict=True))
-            results.append(StepResult(label, step.name, len(values) / seconds, single, touched))
+            results.append(StepResult(label, step.name, len(values) / seconds, single, touched, touched / seconds))
             if not isinstance(step, LanguageId):  # a language code is a category, not the next step's text
                 values = out
     return results
