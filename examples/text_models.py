@@ -28,9 +28,9 @@ CORPUS = [
 WIDTH = 16  # hidden size of the gazetteer model
 
 
-def _wordpiece(corpus: Iterable[str], special: Sequence[str], vocab_size: int) -> Tokenizer:
+def _wordpiece(corpus: Iterable[str], special: Sequence[str], vocab_size: int, lowercase: bool = True) -> Tokenizer:
     tokenizer = Tokenizer(models.WordPiece(unk_token=special[1]))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=None if lowercase else False)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
     tokenizer.train_from_iterator(
@@ -92,17 +92,26 @@ def gazetteer_ner(
     return out
 
 
-def random_translator(out: Path, seed: int = 0, corpus: Iterable[str] = CORPUS) -> Path:
-    """A seq2seq folder: a tiny random MarianMT and a WordPiece tokenizer that ends inputs with </s>."""
-    tokenizer = _wordpiece(corpus, ["<pad>", "<unk>", "</s>"], vocab_size=300)
+def marian(
+    corpus: Iterable[str], vocab_size: int, width: int, layers: int, heads: int, lowercase: bool = True
+) -> tuple[PreTrainedTokenizerFast, MarianMTModel]:
+    """A random MarianMT and a WordPiece tokenizer learned from `corpus` that ends inputs with </s>."""
+    tokenizer = _wordpiece(corpus, ["<pad>", "<unk>", "</s>"], vocab_size, lowercase)
     tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>",
                                    eos_token="</s>", model_max_length=512)  # fmt: skip
-    config = MarianConfig(vocab_size=tokenizer.get_vocab_size(), d_model=16, encoder_layers=1, decoder_layers=1,
-                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                          decoder_ffn_dim=32, max_position_embeddings=512, pad_token_id=0, eos_token_id=2,
-                          decoder_start_token_id=0, forced_eos_token_id=2)  # fmt: skip
+    config = MarianConfig(vocab_size=tokenizer.get_vocab_size(), d_model=width, encoder_layers=layers,
+                          decoder_layers=layers, encoder_attention_heads=heads, decoder_attention_heads=heads,
+                          encoder_ffn_dim=2 * width, decoder_ffn_dim=2 * width, max_position_embeddings=512,
+                          pad_token_id=0, eos_token_id=2, decoder_start_token_id=0, forced_eos_token_id=2,
+                          dropout=0.0)  # fmt: skip
+    return fast, MarianMTModel(config)
+
+
+def random_translator(out: Path, seed: int = 0, corpus: Iterable[str] = CORPUS) -> Path:
+    """A seq2seq folder: a tiny random MarianMT and its tokenizer; its output is noise."""
     torch.manual_seed(seed)
-    MarianMTModel(config).save_pretrained(out)
+    fast, model = marian(corpus, vocab_size=300, width=16, layers=1, heads=2)
+    model.save_pretrained(out)
     fast.save_pretrained(out)
     return out

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from examples.buyer_intents.data import BODIES, CLOSINGS, FILLER, GREETINGS, SUBJECTS, VAGUE
 
@@ -158,27 +157,13 @@ def translation_pairs(english_segments: Sequence[str]) -> list[tuple[str, str]]:
 
 def train_translator(out: Path, pairs: Sequence[tuple[str, str]], steps: int = 1500, seed: int = 0) -> Report:
     """A small MarianMT from scratch on `pairs`; score = exact matches on the pairs after training."""
-    from transformers import MarianConfig, MarianMTModel, PreTrainedTokenizerFast
+    from examples.text_models import marian
 
     started = time.perf_counter()
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    texts = [t for pair in pairs for t in pair]
-    tokenizer.train_from_iterator(
-        texts, trainers.WordPieceTrainer(vocab_size=4000, special_tokens=["<pad>", "<unk>", "</s>"])
-    )
-    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 2)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", pad_token="<pad>",
-                                   eos_token="</s>", model_max_length=256)  # fmt: skip
-    config = MarianConfig(vocab_size=tokenizer.get_vocab_size(), d_model=128, encoder_layers=2, decoder_layers=2,
-                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
-                          decoder_ffn_dim=256, max_position_embeddings=256, pad_token_id=0, eos_token_id=2,
-                          decoder_start_token_id=0, forced_eos_token_id=2, dropout=0.0)  # fmt: skip
-    model = MarianMTModel(config)
+    fast, model = marian([t for pair in pairs for t in pair], vocab_size=4000, width=128, layers=2, heads=4,
+                         lowercase=False)  # fmt: skip
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     model.train()
     for _ in range(steps):

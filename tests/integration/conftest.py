@@ -225,6 +225,20 @@ def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -
     raise RuntimeError(f"serve did not become ready:\n{log.read_text()[-3000:]}")
 
 
+def serve_until_exit(base: Path, tmp: Path, engine: str, port: int) -> subprocess.CompletedProcess[str]:
+    """Run `serve` on /opt/ml at `base` to its end (a model that cannot load ends it), its output captured."""
+    env = {
+        **os.environ,
+        "SAGEMAKER_BASE_DIR": str(base),
+        "SAGEMAKER_BIND_TO_PORT": str(port),
+        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
+        "TMPDIR": str(tmp),
+        **ray_env(engine),
+    }
+    serve = Path(sys.executable).parent / "bsm-serve"
+    return subprocess.run([str(serve)], env=env, capture_output=True, text=True, timeout=180)
+
+
 def safe_port_range() -> str:
     """Four consecutive free ports, as SAGEMAKER_SAFE_PORT_RANGE gives them."""
     import socket

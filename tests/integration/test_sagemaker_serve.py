@@ -17,7 +17,16 @@ from handler import Predictor
 from handler.cli.main import main as bsm
 from handler.serving.process import free_port
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import ENGINES, Serve, accepts, http, ray_env, safe_port_range, start_serve, stop
+from tests.integration.conftest import (
+    ENGINES,
+    Serve,
+    accepts,
+    http,
+    ray_env,
+    serve_until_exit,
+    start_serve,
+    stop,
+)
 
 
 def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -212,17 +221,7 @@ def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_
     artifacts_file = base / "model" / "model_artifacts.pth"
     artifacts_file.write_bytes(artifacts_file.read_bytes()[:100])  # truncated upload
     port = free_port()
-    env = {
-        **os.environ,
-        "SAGEMAKER_BASE_DIR": str(base),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
-        "TMPDIR": str(tmp_path),
-        **ray_env(engine),
-    }
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "bsm-serve")], env=env, capture_output=True, text=True, timeout=180
-    )
+    result = serve_until_exit(base, tmp_path, engine, port)
     assert result.returncode == 1
     assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in result.stderr
     assert not accepts(port)  # and nothing is left listening

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,8 +22,7 @@ from tests.integration.conftest import (
     Server,
     archive,
     http,
-    ray_env,
-    safe_port_range,
+    serve_until_exit,
     start_serve,
     start_server,
     stop,
@@ -108,16 +104,6 @@ def test_a_missing_step_file_stops_serve_with_its_folder_and_name(tmp_path: Path
     base = tmp_path / "opt-ml"
     shutil.copytree(steps_model_dir, base / "model")
     (base / "model" / "translation" / "tokenizer.json").unlink()
-    env = {
-        **os.environ,
-        "SAGEMAKER_BASE_DIR": str(base),
-        "SAGEMAKER_BIND_TO_PORT": str(free_port()),
-        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
-        "TMPDIR": str(tmp_path),
-        **ray_env("torchserve"),
-    }
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "bsm-serve")], env=env, capture_output=True, text=True, timeout=180
-    )
+    result = serve_until_exit(base, tmp_path, "torchserve", free_port())
     assert result.returncode == 1
     assert "translation: missing tokenizer.json" in result.stderr
