@@ -17,7 +17,7 @@ from handler.inference.batching import iter_micro_batches
 from handler.inference.outputs import default_records
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.model.execution import Execution, autocast, prepare, resolve
-from handler.model.network import MultimodalClassifier
+from handler.model.network import MultimodalClassifier, skeleton
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,15 @@ class Predictor:
         limits: BatchLimits = BatchLimits(),
         execution: Execution | str = Execution.FP32,
     ) -> Predictor:
-        """Load `model.pth` and `model_artifacts.pth` from a directory (weights-only)."""
+        """Load `model.pth` and `model_artifacts.pth` from a directory (weights-only).
+
+        The weights map the file and become the model's own tensors (no copy): pages are read
+        when first used, so an encoder that OpenVINO runs from its IR never enters memory.
+        """
         artifacts = load_artifacts(path)
-        model = MultimodalClassifier(artifacts.model_config)
-        state = load_state_dict(path)
-        result = model.load_state_dict(state, strict=False)
+        model = skeleton(artifacts.model_config)
+        state = load_state_dict(path, mmap=True)
+        result = model.load_state_dict(state, strict=False, assign=True)
         # Buffers the encoder rebuilds itself (position ids) may be absent; weights may not.
         missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
         if missing or result.unexpected_keys:

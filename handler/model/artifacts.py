@@ -111,12 +111,12 @@ class Artifacts:
         )
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, mmap: bool = False) -> Any:
     """`torch.load` with weights_only, turning every failure into an ArtifactError naming the file."""
     if not path.is_file():
         raise ArtifactError(f"{path}: file not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated, corrupted, or a pickle that weights_only refuses
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         # torch's message is long; the line naming the refused global says what is wrong.
@@ -138,10 +138,10 @@ def load_artifacts(model_dir: str | os.PathLike[str], attach: bool = True) -> Ar
     return loaded
 
 
-def load_state_dict(model_dir: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read `model.pth` (a state dict) from a model directory."""
+def load_state_dict(model_dir: str | os.PathLike[str], mmap: bool = False) -> dict[str, torch.Tensor]:
+    """Read `model.pth` (a state dict) from a model directory; `mmap`: tensors map the file, read when first touched."""
     path = Path(model_dir) / MODEL_FILE
-    state = _load(path)
+    state = _load(path, mmap)
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ArtifactError(f"{path}: holds {type(state).__name__}, expected a state dict of tensors")
     return dict(state)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from handler import Predictor
 from handler.inference.predictor import BatchLimits, accuracy
+from handler.model.artifacts import load_state_dict
 from handler.training.trainer import evaluate
 
 
@@ -64,3 +66,14 @@ def test_accuracy_checks_lengths() -> None:
     assert accuracy(["a", "b"], ["a", "c"]) == 0.5
     with pytest.raises(ValueError):
         accuracy(["a"], [])
+
+
+def test_loaded_weights_are_the_files_and_computed_buffers_are_built(tiny_model_dir) -> None:
+    """from_dir maps model.pth into an uninitialised network: every tensor is the file's, position ids are real."""
+    loaded = Predictor.from_dir(tiny_model_dir)
+    state = load_state_dict(tiny_model_dir)
+    for name, tensor in loaded.model.state_dict().items():
+        assert torch.equal(tensor, state[name]), name
+    assert not any(buffer.is_meta for buffer in loaded.model.buffers())
+    position_ids = loaded.model.encoder.embeddings.position_ids
+    assert torch.equal(position_ids[0], torch.arange(position_ids.shape[1]))

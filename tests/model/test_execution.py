@@ -164,3 +164,21 @@ def test_openvino_never_reports_usage(tiny_model_dir: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
     assert not (tmp_path / "intel").exists()  # no consent folder, no client id
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("openvino", 1), ("fp32", 2)])
+def test_beside_openvino_torch_runs_the_head_on_one_thread(
+    tiny_model_dir: Path, tiny_frames, mode: str, expected: int
+) -> None:
+    """OpenVINO gets the cores; torch's threads are one during the forward pass and put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        predictor = Predictor.from_dir(tiny_model_dir, execution=mode)
+        seen: list[int] = []
+        predictor.model.head.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+        predictor.predict(tiny_frames[1].head(3))
+        assert seen and set(seen) == {expected}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
