@@ -150,8 +150,8 @@ def torch_threads(count: int) -> Iterator[None]:
     """Torch's intra-op threads set to `count` for a block, then put back.
 
     Beside OpenVINO, torch runs only the small head; its second OpenMP thread then spins on a
-    core that OpenVINO's threads need (openvino-int8, one held-out row per call, 2 cores, 3 runs
-    each side: p50 7.6-10.3 ms with one torch thread against 10.0-10.8 ms with two).
+    core that OpenVINO's threads need (openvino-int8, 2-core EPYC, four alternating process
+    pairs: one held-out row p50 9.2-10.0 ms with one torch thread, 10.6-11.5 ms with two).
     """
     before = torch.get_num_threads()
     if before == count:
