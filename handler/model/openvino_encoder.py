@@ -34,13 +34,13 @@ def available() -> bool:
 
 def openvino() -> Any:
     """The openvino module, imported with its usage reporting declined (it starts reporting on import)."""
-    _decline_telemetry()
+    decline_telemetry()
     import openvino
 
     return openvino
 
 
-def _decline_telemetry() -> None:
+def decline_telemetry() -> None:
     """Keep OpenVINO's converter and NNCF from reporting usage (to Google Analytics, with a client id in $HOME).
 
     Both send unless a consent file in the home folder says no, and neither reads a variable to
@@ -151,10 +151,15 @@ def load(
     """The encoder compiled by OpenVINO: the int8 IR made from these weights, or converted now."""
     if not int8:
         return OpenVinoEncoder(compile_encoder(convert(encoder), precision, threads), encoder.config)
+    return load_int8(model_dir, encoder.config, threads)
+
+
+def load_int8(model_dir: str | os.PathLike[str] | None, config: Any, threads: int) -> OpenVinoEncoder:
+    """The int8 IR `bsm optimize` made from this model.pth, compiled (f32 where not int8); `config`: the encoder's."""
     ir = current_ir(model_dir, INT8_IR) if model_dir is not None else None
     if ir is None:
         raise ArtifactError(
             f"execution openvino-int8 needs {Path(model_dir or '.') / IR_FOLDER / INT8_IR} made from this "
             "model.pth: run `bsm optimize MODEL_DIR --data TRAIN.csv --validation VALID.csv`"
         )
-    return OpenVinoEncoder(compile_encoder(openvino().Core().read_model(ir), precision, threads), encoder.config)
+    return OpenVinoEncoder(compile_encoder(openvino().Core().read_model(ir), "f32", threads), config)

@@ -11,15 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ts.metrics.dimension import Dimension
-from ts.torch_handler.base_handler import BaseHandler
 
 from handler.errors import ArtifactError, ConfigError
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
+from handler.model.openvino_encoder import decline_telemetry
 from handler.serving.logs import log_with_levels
 from handler.serving.torchserve import STATUS_DIR
+
+# TorchServe's BaseHandler imports openvino.torch, and OpenVINO starts reporting usage on import
+# (writing a client id to $HOME/intel) unless its consent check has already been told no.
+decline_telemetry()
+
+from ts.metrics.dimension import Dimension  # noqa: E402
+from ts.torch_handler.base_handler import BaseHandler  # noqa: E402
 
 log = logging.getLogger(__name__)
 

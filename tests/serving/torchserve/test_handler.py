@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +95,17 @@ def test_handler_publishes_counters(handler: ModelHandler, tiny_model_dir: Path)
     handler.handle([{"body": b"s,hello,US,email,1,2\ns,bye,UK,chat,,\n"}], context)
     for name in ("BsmBatches", "BsmRequests", "BsmRows", "BsmPreprocessMs", "BsmInferenceMs", "BsmPostprocessMs"):
         assert context.metrics.get_metric(name, MetricTypes.COUNTER) is not None  # raises if never published
+
+
+def test_loading_the_handler_never_starts_openvinos_usage_reports(tmp_path: Path) -> None:
+    """TorchServe's BaseHandler imports openvino.torch; OpenVINO writes $HOME/intel and reports unless told no first."""
+    env = {k: v for k, v in os.environ.items() if k != "CI"}  # the telemetry skips CI jobs: be a plain machine
+    done = subprocess.run(
+        [sys.executable, "-c", "import handler.ts_handler, openvino.torch"],
+        env={**env, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "intel").exists()  # no consent folder, no client id
