@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import AutoConfig
 
 from handler.errors import ArtifactError
 from handler.features.pipeline import Features
 from handler.features.schema import Columns
 from handler.inference.batching import iter_micro_batches
 from handler.inference.outputs import default_records
+from handler.model import openvino_encoder
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.model.execution import Execution, autocast, prepare, resolve
 from handler.model.network import MultimodalClassifier, skeleton
@@ -61,8 +63,16 @@ class Predictor:
         when first used, so an encoder that OpenVINO runs from its IR never enters memory.
         """
         artifacts = load_artifacts(path)
-        model = skeleton(artifacts.model_config)
+        mode = resolve(Execution.parse(execution), torch.device(device), path)
+        encoder = None
+        if mode is Execution.OPENVINO_INT8:  # the IR replaces the torch encoder whole: its weights stay unread
+            encoder = openvino_encoder.load_int8(
+                path, AutoConfig.for_model(**artifacts.model_config.encoder), torch.get_num_threads()
+            )
+        model = skeleton(artifacts.model_config, encoder)
         state = load_state_dict(path, mmap=True)
+        if encoder is not None:
+            state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
         result = model.load_state_dict(state, strict=False, assign=True)
         # Buffers the encoder rebuilds itself (position ids) may be absent; weights may not.
         missing = [k for k in result.missing_keys if not k.endswith("position_ids")]
@@ -71,7 +81,7 @@ class Predictor:
                 f"{os.path.join(path, 'model.pth')}: does not match the model config in "
                 f"model_artifacts.pth: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
             )
-        return cls(artifacts, model, device, limits, execution, path)
+        return cls(artifacts, model, device, limits, mode, path)
 
     @property
     def columns(self) -> list[str]:

@@ -115,6 +115,8 @@ class _Bf16Encoder(nn.Module):
 
 def prepare(model: Any, mode: Execution, model_dir: str | os.PathLike[str] | None = None) -> Any:
     """The model converted for `mode` (a resolved mode): its encoder swapped or quantized; the head stays in torch."""
+    if isinstance(model.encoder, openvino_encoder.OpenVinoEncoder):  # Predictor.from_dir compiled the int8 IR
+        return model
     if mode.openvino:
         precision = "bf16" if mode is Execution.OPENVINO_BF16 else "f32"
         model.encoder = openvino_encoder.load(

@@ -77,11 +77,12 @@ class ModelConfig:
 class MultimodalClassifier(nn.Module):
     """Mean-pooled encoder output per text column + categorical embeddings + numbers -> logits."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, encoder: nn.Module | None = None) -> None:
+        """`encoder`: one that runs elsewhere (OpenVINO's int8 IR) in place of a Hugging Face model built here."""
         super().__init__()
         self.config = config
         hf_config = AutoConfig.for_model(**config.encoder)
-        self.encoder = AutoModel.from_config(hf_config)
+        self.encoder: Any = AutoModel.from_config(hf_config) if encoder is None else encoder
         text_width = hf_config.hidden_size * config.num_text_columns
         self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_dim(c)) for c in config.cardinalities)
         tabular_width = sum(embedding_dim(c) for c in config.cardinalities) + config.numeric_width
@@ -133,12 +134,16 @@ class MultimodalClassifier(nn.Module):
         return self.classify(self.encode_text(input_ids, attention_mask), categorical, numeric)
 
 
-def skeleton(config: ModelConfig) -> MultimodalClassifier:
+def skeleton(config: ModelConfig, encoder: nn.Module | None = None) -> MultimodalClassifier:
     """The network with parameters allocated but not initialised, for weights loaded right after.
 
     Random initialisation of a MiniLM-sized encoder took ~2 s of a worker's start and wrote
     ~200 MB that the loaded weights replace at once. Buffers the encoder computes itself
-    (position ids) are still built.
+    (position ids) are still built. With `encoder` given, only the small head is built, and
+    transformers' model code (118 MB of imports: its loss functions pull in scipy, torch's
+    distributed tensors sympy) is never imported.
     """
+    if encoder is not None:
+        return MultimodalClassifier(config, encoder)
     with no_init_weights():
         return MultimodalClassifier(config)

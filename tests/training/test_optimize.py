@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,28 @@ def test_int8_serves_close_to_fp32_and_free_of_batch_mates(optimized_dir: Path, 
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
     assert np.abs(got - expected).max() < 0.2  # a tiny random model; the example's figures come from `make bench`
     assert_batch_independent(int8, features)
+
+
+def test_from_dir_int8_is_the_int8_encoder_swapped_into_the_whole_model(optimized_dir: Path, tiny_frames) -> None:
+    """from_dir builds only the head around the IR; the answers equal a full torch model given the IR afterwards."""
+    loaded = Predictor.from_dir(optimized_dir, execution="openvino-int8")
+    full = Predictor.from_dir(optimized_dir)
+    swapped = Predictor(full.artifacts, full.model, execution="openvino-int8", model_dir=optimized_dir)
+    features = full.preprocess(tiny_frames[1])
+    np.testing.assert_allclose(loaded.forward(features), swapped.forward(features), atol=1e-6)
+    assert isinstance(loaded.model.encoder, ove.OpenVinoEncoder)
+
+
+def test_int8_serves_without_transformers_model_code(optimized_dir: Path) -> None:
+    """Its imports (scipy, sympy: ~120 MB) stay out of a worker whose encoder is the IR."""
+    script = (
+        "import sys; from handler import Predictor; "
+        f"p = Predictor.from_dir({str(optimized_dir)!r}, execution='openvino-int8'); "
+        "p.predict([dict(zip(p.columns, ['s', 'a message', 'US', 'email', 1, 2]))]); "
+        "print(sorted(m for m in ('transformers.modeling_utils', 'scipy', 'sympy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_an_ir_from_other_weights_is_never_used(optimized_dir: Path, tmp_path: Path, monkeypatch) -> None:
