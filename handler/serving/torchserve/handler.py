@@ -20,8 +20,12 @@ from handler.model.openvino_encoder import decline_telemetry
 from handler.serving.logs import log_with_levels
 from handler.serving.torchserve import STATUS_DIR
 
-# TorchServe's BaseHandler imports openvino.torch, and OpenVINO starts reporting usage on import
-# (writing a client id to $HOME/intel) unless its consent check has already been told no.
+# TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can:
+# 131 MB of torch._dynamo and sympy in every worker, for a backend we never use (our encoder runs on
+# OpenVINO's runtime). None in sys.modules makes that import fail at once; TorchServe then logs
+# "OpenVINO is not enabled", which speaks of its torch.compile backend only.
+sys.modules.setdefault("openvino.torch", None)  # type: ignore[arg-type]
+# OpenVINO starts reporting usage when imported (a client id in $HOME/intel) unless told no first.
 decline_telemetry()
 
 from ts.metrics.dimension import Dimension  # noqa: E402
