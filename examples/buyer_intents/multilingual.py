@@ -209,7 +209,7 @@ def english_segments(texts: Sequence[str], entities: Path) -> list[str]:
 
     masker = NameMasker()
     masker.attach(lambda folder: entities)
-    steps = [*(processor_from_spec({"name": n}) for n in ("unicode", "html", "email", "mask_entities")), masker]
+    steps = [*(processor_from_spec({"name": n}) for n in STEPS[: STEPS.index("mask_names")]), masker]
     values = list(texts)
     for step in steps:
         values = step.transform(values)

@@ -198,15 +198,7 @@ def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -
     """Run the `serve` console script; wait until /ping says 200, recording every answer on the way."""
     port = free_port()
     env = {**ray_env(engine), **env}
-    environment = {
-        **os.environ,
-        "SAGEMAKER_BASE_DIR": str(base),
-        "SAGEMAKER_BIND_TO_PORT": str(port),
-        "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
-        "TMPDIR": str(tmp),
-        **env,
-    }
+    environment = serve_env(base, tmp, port, **{"SAGEMAKER_MODEL_SERVER_WORKERS": "2", **env})
     log = tmp / "serve.log"
     serve = Path(sys.executable).parent / "bsm-serve"
     process = subprocess.Popen(
@@ -225,17 +217,22 @@ def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -
     raise RuntimeError(f"serve did not become ready:\n{log.read_text()[-3000:]}")
 
 
-def serve_until_exit(base: Path, tmp: Path, engine: str, port: int) -> subprocess.CompletedProcess[str]:
-    """Run `serve` on /opt/ml at `base` to its end (a model that cannot load ends it), its output captured."""
-    env = {
+def serve_env(base: Path, tmp: Path, port: int, **extra: str) -> dict[str, str]:
+    """The environment SageMaker gives `serve` (/opt/ml at `base`, `port`), then `extra` (ray_env's among them)."""
+    return {
         **os.environ,
         "SAGEMAKER_BASE_DIR": str(base),
         "SAGEMAKER_BIND_TO_PORT": str(port),
         "SAGEMAKER_SAFE_PORT_RANGE": safe_port_range(),
         "TMPDIR": str(tmp),
-        **ray_env(engine),
+        **extra,
     }
+
+
+def serve_until_exit(base: Path, tmp: Path, engine: str, port: int) -> subprocess.CompletedProcess[str]:
+    """Run `serve` on /opt/ml at `base` to its end (a model that cannot load ends it), its output captured."""
     serve = Path(sys.executable).parent / "bsm-serve"
+    env = serve_env(base, tmp, port, **ray_env(engine))
     return subprocess.run([str(serve)], env=env, capture_output=True, text=True, timeout=180)
 
 
