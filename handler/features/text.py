@@ -83,6 +83,12 @@ class EmailReply(TextProcessor):
         return replies[0].body if replies else text
 
 
+# ASCII that ftfy returns unchanged: no control character but tab and newline (no \r to turn
+# into \n, no terminal escape) and no "&" (ftfy unescapes HTML entities). Multi-line e-mails are
+# mostly this; ftfy took ~0.25 ms each.
+_UNCHANGED_BY_FTFY = re.compile(r"[\t\n\x20-\x25\x27-\x7e]*")
+
+
 @register("unicode")
 @dataclass
 class UnicodeFix(TextProcessor):
@@ -95,7 +101,7 @@ class UnicodeFix(TextProcessor):
             raise ValueError(f"unicode form is {self.form!r}, expected NFC, NFKC, NFD or NFKD")
 
     def clean(self, text: str) -> str:
-        if text.isascii() and text.isprintable():
+        if text.isascii() and (text.isprintable() or _UNCHANGED_BY_FTFY.fullmatch(text)):
             return text
         fixed = ftfy.fix_text(text, normalization=self.form)
         # ftfy keeps zero-width and other format characters; they only confuse tokenizers.
