@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,22 @@ def batch_dependence(predictor: Predictor, features: Features, batch: int = 16, 
     )
 
 
+def interleaved(calls: Sequence[Callable[[Any], object]], inputs: Sequence[Any]) -> list[list[float]]:
+    """Seconds of each call on each input; per input every call runs once, starting one further along each time.
+
+    Side by side in one process: on a shared host the speed drifts by 10-30% within minutes, and
+    modes measured one after another took that drift into their ratios.
+    """
+    seconds: list[list[float]] = [[] for _ in calls]
+    for i, value in enumerate(inputs):
+        for k in range(len(calls)):
+            j = (i + k) % len(calls)
+            began = time.perf_counter()
+            calls[j](value)
+            seconds[j].append(time.perf_counter() - began)
+    return seconds
+
+
 def measure_modes(
     model_dir: Path,
     rows: Rows,
@@ -82,40 +98,38 @@ def measure_modes(
     threads: int,
     seconds: float = 6.0,
     independence_rows: int = 160,
+    single_rows: int = 200,
 ) -> list[ModeResult]:
-    """Each mode side by side: load, one random row, 16 random rows, all rows sorted; agreement and independence."""
+    """Each mode side by side: load, one random row and 16 random rows (interleaved), all rows sorted; agreement."""
     torch.set_num_threads(threads)
     rng = random.Random(0)
-    results, reference = [], None
+    predictors, load_s = [], []
     for mode in [Execution.FP32, *[m for m in modes if m is not Execution.FP32]]:
         began = time.perf_counter()
         predictor = Predictor.from_dir(model_dir, execution=mode)
-        load_s = time.perf_counter() - began
-        features = predictor.preprocess(rows)
-        predictor.forward(features.take(np.arange(min(64, len(rows)))))  # warm-up: first calls allocate
-        latencies = []
-        for _ in range(200):
-            one = [rows[rng.randrange(len(rows))]]
-            began = time.perf_counter()
-            predictor.predict(one)
-            latencies.append(time.perf_counter() - began)
-        done, began = 0, time.perf_counter()
-        while time.perf_counter() - began < seconds:
-            predictor.predict(rng.sample(rows, 16))
-            done += 16
-        random16 = done / (time.perf_counter() - began)
+        load_s.append(time.perf_counter() - began)
+        predictor.forward(predictor.preprocess(rows[:64]))  # warm-up: first calls allocate
+        predictors.append(predictor)
+    predicts = [p.predict for p in predictors]
+    single = interleaved(predicts, [[rows[rng.randrange(len(rows))]] for _ in range(single_rows)])
+    # As many 16-row calls as `seconds` per mode takes at the fp32 pace (the slowest).
+    draws = [rng.sample(rows, 16) for _ in range(max(10, int(seconds * single_rows / sum(single[0]) / 16)))]
+    random16 = interleaved(predicts, draws)
+    results, reference = [], None
+    features = predictors[0].preprocess(rows)
+    lengths = np.array([len(ids) for column in features.token_ids for ids in column])
+    for i, predictor in enumerate(predictors):
         began = time.perf_counter()
         probabilities = predictor.forward(predictor.preprocess(rows), BatchLimits(max_rows=32))
         sorted_s = time.perf_counter() - began
         reference = probabilities if reference is None else reference
-        lengths = np.array([len(ids) for column in features.token_ids for ids in column])
         flops = encoder_flops(predictor.artifacts.model_config.encoder, lengths)
         results.append(
             ModeResult(
                 execution=predictor.execution.value,
-                load_s=load_s,
-                single_row_ms=float(np.median(latencies)) * 1000,
-                random16_rows_per_s=random16,
+                load_s=load_s[i],
+                single_row_ms=float(np.median(single[i])) * 1000,
+                random16_rows_per_s=16 * len(draws) / sum(random16[i]),
                 rows_per_s=len(rows) / sorted_s,
                 agreement=float((probabilities.argmax(1) == reference.argmax(1)).mean()),
                 max_probability_diff=float(np.abs(probabilities - reference).max()),
@@ -126,7 +140,6 @@ def measure_modes(
                 precision=PRECISION[predictor.execution.value],
             )
         )
-        del predictor
     return results
 
 

@@ -193,7 +193,9 @@ def markdown(results: Results) -> str:
         "",
         "Compute peak of this CPU (GFLOP/s, dense multiply-add, nominal clock): "
         + ", ".join(f"{p} {v:.0f}" for p, v in m["peak_gflops"].items())
-        + ". Useful GFLOP/s: real tokens x the encoder's FLOPs per token over the sorted run's time.",
+        + ". Useful GFLOP/s: real tokens x the encoder's FLOPs per token over the sorted run's time. "
+        "All modes loaded at once; each random row (and each draw of 16) goes to every mode in turn, "
+        "so drift of a shared host falls on all modes alike; the sorted run is one pass per mode.",
         "",
         "| mode | load s | 1 row p50 ms | rows/s, 16 random a call | rows/s, all sorted | vs fp32 | "
         "labels = fp32 | max prob. diff | batch dependence | useful GFLOP/s | share of peak |",

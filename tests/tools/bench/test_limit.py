@@ -1,0 +1,21 @@
+"""The in-process measurements: modes measured side by side, each input given to every mode in turn."""
+
+from __future__ import annotations
+
+import time
+
+from tools.bench.limit import interleaved
+
+
+def test_every_call_runs_once_per_input_and_the_first_turn_rotates() -> None:
+    order: list[tuple[str, int]] = []
+    calls = [lambda v, name=name: order.append((name, v)) for name in "abc"]
+    seconds = interleaved(calls, [0, 1, 2, 3])
+    assert [len(s) for s in seconds] == [4, 4, 4]
+    assert [name for name, _ in order] == list("abcbcacababc")
+    assert [v for _, v in order] == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+
+
+def test_each_calls_time_is_its_own() -> None:
+    seconds = interleaved([lambda _: time.sleep(0.02), lambda _: None], range(3))
+    assert min(seconds[0]) >= 0.02 > max(seconds[1])
