@@ -7,7 +7,7 @@ import itertools
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,3 +114,35 @@ def run_load(
         errors=errors,
         latencies_ms=latencies,
     )
+
+
+def side_by_side(
+    url: str, payloads: Sequence[Payload], local: Callable[[int], object], headers: Mapping[str, str] | None = None
+) -> tuple[list[float], list[float]]:
+    """ms of each payload sent alone to the server, and of `local(i)` doing the same in this process, in turn.
+
+    What a lone request adds is the difference of two figures that drift on a shared host; taken
+    alternately (who goes first alternates too), the drift falls on both alike.
+    """
+    target = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
+    served: list[float] = []
+    here: list[float] = []
+
+    def serve(i: int) -> None:
+        connection.request("POST", target.path, payloads[i].body, dict(headers or {}))
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status} to a lone request")
+
+    try:
+        for i in range(len(payloads)):
+            steps = [(serve, served), (local, here)]
+            for step, times in steps if i % 2 == 0 else steps[::-1]:
+                began = time.perf_counter()
+                step(i)
+                times.append((time.perf_counter() - began) * 1000)
+    finally:
+        connection.close()
+    return served, here

@@ -22,11 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 import torch
 import yaml
 
+from handler.inference.predictor import Predictor
 from handler.inference.resources import cpu_count, threads_per_worker, workers_of
 from handler.inference.settings import ServingSettings
 from handler.model.execution import Execution, cpu_flags, resolve
@@ -37,7 +39,7 @@ from handler.serving.torchserve.properties import free_ports_config, with_proper
 from handler.serving.torchserve.supervisor import TorchServe
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes
-from tools.bench.load import LoadResult, Payload, run_load
+from tools.bench.load import LoadResult, Payload, run_load, side_by_side
 from tools.bench.peak import cpu_identity, peak_gflops
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,6 +175,17 @@ def sweep(
             f"p99 {result.percentile(99):.1f} ms, errors {result.errors or 0}"
         )
     return runs
+
+
+def lone_requests(
+    url: str, headers: dict[str, str], predictor: Predictor, frame: pd.DataFrame, count: int
+) -> dict[str, float]:
+    """p50 ms of one held-out row at a time through the server and in this process, taken in turn."""
+    sample = frame.sample(n=count, replace=count > len(frame), random_state=1)
+    payloads = csv_payloads(sample, 1, count)
+    rows = sample.to_dict("records")
+    served, here = side_by_side(url, payloads, lambda i: predictor.predict(rows[i : i + 1]), headers)
+    return {"server_p50_ms": float(np.median(served)), "in_process_p50_ms": float(np.median(here)), "requests": count}
 
 
 def transform_run(
@@ -469,6 +482,11 @@ def run(config: BenchConfig) -> dict[str, Any]:
     archive = archive_model(config, out / "store")
     startup = measure_startup(archive, out / "startup", config, env) if config.startup else None
     runs: list[Run] = []
+    lone: dict[str, dict[str, float]] = {}
+    # The in-process side of each lone-request comparison: one worker's layout, here, in turn with the server.
+    torch.set_num_threads(threads)
+    local = Predictor.from_dir(config.model_dir, execution=resolved)
+    lone_count = 40 if config.quick else 300
     (out / "torchserve").mkdir()
     with torchserve(archive, out / "torchserve", config, env) as server:
         assert server.process is not None
@@ -476,13 +494,16 @@ def run(config: BenchConfig) -> dict[str, Any]:
         headers = {**server.headers(), "Content-Type": "text/csv", "Accept": "text/csv"}
         role = procstats.torchserve_role
         runs += sweep("torchserve", url, headers, server.process.pid, role, frame, config)
+        lone["torchserve"] = lone_requests(url, headers, local, frame, lone_count)
         runs.append(transform_run("torchserve", url, headers, server.process.pid, role, frame, config))
     if config.ray:
         ray_env = {**env, **hosting_env(model_config, workers, threads)}
         with ray_serve(config, ray_env, out / "ray.log") as (url, pid):
             headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
             runs += sweep("ray", url, headers, pid, procstats.ray_role, frame, config)
+            lone["ray"] = lone_requests(url, headers, local, frame, lone_count)
             runs.append(transform_run("ray", url, headers, pid, procstats.ray_role, frame, config))
+    del local
     if config.baseline:
         # The note's design: a worker per core, the offline Predictor as it comes (fp32).
         with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (
@@ -513,6 +534,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         "startup": startup,
         "steps": steps,
         "runs": [asdict(r) for r in runs],
+        "lone": lone,
         "seconds": time.perf_counter() - began,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))

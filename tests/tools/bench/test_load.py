@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tools.bench.load import LoadResult, Payload, run_load
+from tools.bench.load import LoadResult, Payload, run_load, side_by_side
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -75,3 +75,15 @@ def test_percentiles() -> None:
 def test_run_load_needs_a_bound(url: str) -> None:
     with pytest.raises(ValueError, match="duration or a number"):
         run_load(url, [Payload(b"x", 1)], clients=1)
+
+
+def test_side_by_side_alternates_who_goes_first(url: str) -> None:
+    payloads = [Payload(str(i).encode(), 1) for i in range(4)]
+    served, here = side_by_side(url, payloads, lambda i: Echo.seen.append(f"local{i}".encode()))
+    assert len(served) == len(here) == 4
+    assert Echo.seen == [b"0", b"local0", b"local1", b"1", b"2", b"local2", b"local3", b"3"]
+
+
+def test_side_by_side_stops_at_an_error(url: str) -> None:
+    with pytest.raises(RuntimeError, match="answered 400"):
+        side_by_side(url, [Payload(b"bad", 1)], lambda i: None)
