@@ -65,11 +65,12 @@ class Predictor:
         artifacts = load_artifacts(path)
         mode = resolve(Execution.parse(execution), torch.device(device), path)
         encoder = None
-        state = load_state_dict(path, mmap=True)
-        if mode is Execution.OPENVINO_INT8:  # the IR replaces the torch encoder: of its weights only the lookup is read
-            config = AutoConfig.for_model(**artifacts.model_config.encoder)
-            encoder = openvino_encoder.load_int8(path, config, torch.get_num_threads(), state)
+        if mode is Execution.OPENVINO_INT8:  # the IR replaces the torch encoder whole: its weights stay unread
+            encoder = openvino_encoder.load_int8(
+                path, AutoConfig.for_model(**artifacts.model_config.encoder), torch.get_num_threads()
+            )
         model = skeleton(artifacts.model_config, encoder)
+        state = load_state_dict(path, mmap=True)
         if encoder is not None:
             state = {k: v for k, v in state.items() if not k.startswith("encoder.")}
         result = model.load_state_dict(state, strict=False, assign=True)

@@ -117,13 +117,11 @@ def prepare(model: Any, mode: Execution, model_dir: str | os.PathLike[str] | Non
     """The model converted for `mode` (a resolved mode): its encoder swapped or quantized; the head stays in torch."""
     if isinstance(model.encoder, openvino_encoder.OpenVinoEncoder):  # Predictor.from_dir compiled the int8 IR
         return model
-    if mode is Execution.OPENVINO_INT8:
-        config = model.encoder.config
-        model.encoder = openvino_encoder.load_int8(model_dir, config, torch.get_num_threads(), model.state_dict())
-        return model
     if mode.openvino:
         precision = "bf16" if mode is Execution.OPENVINO_BF16 else "f32"
-        model.encoder = openvino_encoder.load(model.encoder, precision, torch.get_num_threads())
+        model.encoder = openvino_encoder.load(
+            model.encoder, model_dir, precision, torch.get_num_threads(), int8=mode is Execution.OPENVINO_INT8
+        )
         return model
     if mode is Execution.BF16_WEIGHTS:
         model.encoder = _Bf16Encoder(model.encoder)

@@ -9,7 +9,6 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,7 @@ from handler.model import MODEL_FILE
 # A float IR is not kept: converting at load takes ~2 s and would double the archive.
 IR_FOLDER = "openvino"
 INT8_IR = "encoder-int8.xml"
-# The graph starts after the word-embedding lookup, which torch does from model.pth's own table:
-# compiled, OpenVINO kept a private float copy of that 30522 x 384 table (int8 IR, example model:
-# +126 MB compiled with it, +70 MB without), while model.pth's mapped pages are shared by workers.
-INPUTS = ("inputs_embeds", "attention_mask")
+INPUTS = ("input_ids", "attention_mask")
 
 
 def available() -> bool:
@@ -93,36 +89,22 @@ def read_card(model_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | 
 
 
 def current_ir(model_dir: str | os.PathLike[str], name: str) -> Path | None:
-    """IR `name` if it exists, was made from this directory's model.pth and starts after the lookup; else None."""
+    """IR `name` if it exists and was made from this directory's model.pth; else None."""
     card = read_card(model_dir, name)
-    # An IR without `word_embeddings` in its card takes token ids (made before the lookup moved out).
-    if card is None or card.get("weights_sha256") != weights_fingerprint(model_dir) or WORD_EMBEDDINGS not in card:
+    if card is None or card.get("weights_sha256") != weights_fingerprint(model_dir):
         return None
     return Path(model_dir) / IR_FOLDER / name
 
 
-# The card's entry naming the model.pth tensor the IR's inputs_embeds are looked up in.
-WORD_EMBEDDINGS = "word_embeddings"
-
-
-def word_embeddings(encoder: nn.Module) -> torch.Tensor:
-    """The (vocabulary, hidden) table a Hugging Face encoder looks token ids up in."""
-    table: torch.Tensor = encoder.get_input_embeddings().weight  # type: ignore[operator]
-    return table
-
-
 def convert(encoder: nn.Module) -> Any:
-    """The torch encoder after its word-embedding lookup as an OpenVINO model with dynamic (rows, tokens) inputs."""
+    """The torch encoder as an OpenVINO model with dynamic (rows, tokens) inputs."""
     ov = openvino()
-    config: Any = encoder.config
-    hidden = config.hidden_size
-    example = {"inputs_embeds": torch.ones(2, 16, hidden), "attention_mask": torch.ones(2, 16, dtype=torch.long)}
-    shapes = [("inputs_embeds", [-1, -1, hidden], ov.Type.f32), ("attention_mask", [-1, -1], ov.Type.i64)]
+    example = {name: torch.ones(2, 16, dtype=torch.long) for name in INPUTS}
     with torch.no_grad(), warnings.catch_warnings():
         # transformers' mask code branches on shapes; the branches the trace records are the
         # ones every (rows, tokens) input of ours takes (tests compare against torch).
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return ov.convert_model(encoder, example_input=example, input=shapes)
+        return ov.convert_model(encoder, example_input=example, input=[(n, [-1, -1], ov.Type.i64) for n in INPUTS])
 
 
 def save_ir(model: Any, path: Path, card: dict[str, Any]) -> None:
@@ -145,50 +127,39 @@ def compile_encoder(model: Any, precision: str, threads: int) -> Any:
 
 
 class OpenVinoEncoder(nn.Module):
-    """Drop-in for the Hugging Face encoder: same call, same `last_hidden_state`, run by OpenVINO after the lookup."""
+    """Drop-in for the Hugging Face encoder: same call, same `last_hidden_state`, run by OpenVINO."""
 
-    table: torch.Tensor
-
-    def __init__(self, compiled: Any, config: Any, table: torch.Tensor) -> None:
-        """`table`: the word embeddings (model.pth's tensor, shared, not copied)."""
+    def __init__(self, compiled: Any, config: Any) -> None:
         super().__init__()
         self.config = config  # the network reads max_position_embeddings from it
         self.compiled = compiled
-        self.register_buffer("table", table.detach(), persistent=False)
         self._local = threading.local()  # an infer request serves one call at a time: one per thread
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        embeds = nn.functional.embedding(input_ids, self.table)
-        inputs = {"inputs_embeds": embeds.numpy(), "attention_mask": attention_mask.numpy()}
+        inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         hidden = request.infer(inputs, share_inputs=True)[0]
         # The request reuses its output buffer on the next call: copy it out.
         return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden.copy()))
 
 
-def load(encoder: nn.Module, precision: str, threads: int) -> OpenVinoEncoder:
-    """The torch encoder converted now and compiled by OpenVINO in `precision` (f32 or bf16)."""
-    compiled = compile_encoder(convert(encoder), precision, threads)
-    return OpenVinoEncoder(compiled, encoder.config, word_embeddings(encoder))
-
-
-def load_int8(
-    model_dir: str | os.PathLike[str] | None, config: Any, threads: int, weights: Mapping[str, torch.Tensor]
+def load(
+    encoder: nn.Module, model_dir: str | os.PathLike[str] | None, precision: str, threads: int, int8: bool
 ) -> OpenVinoEncoder:
-    """The int8 IR `bsm optimize` made from this model.pth, compiled (f32 where not int8).
+    """The encoder compiled by OpenVINO: the int8 IR made from these weights, or converted now."""
+    if not int8:
+        return OpenVinoEncoder(compile_encoder(convert(encoder), precision, threads), encoder.config)
+    return load_int8(model_dir, encoder.config, threads)
 
-    `config`: the encoder's; `weights`: the model's state dict, where the card's word embeddings are.
-    """
+
+def load_int8(model_dir: str | os.PathLike[str] | None, config: Any, threads: int) -> OpenVinoEncoder:
+    """The int8 IR `bsm optimize` made from this model.pth, compiled (f32 where not int8); `config`: the encoder's."""
     ir = current_ir(model_dir, INT8_IR) if model_dir is not None else None
     if ir is None:
         raise ArtifactError(
             f"execution openvino-int8 needs {Path(model_dir or '.') / IR_FOLDER / INT8_IR} made from this "
             "model.pth: run `bsm optimize MODEL_DIR --data TRAIN.csv --validation VALID.csv`"
         )
-    key = json.loads(card_path(ir).read_text())[WORD_EMBEDDINGS]
-    if key not in weights:
-        raise ArtifactError(f"{card_path(ir)}: its word embeddings {key!r} are not in {MODEL_FILE}")
-    compiled = compile_encoder(openvino().Core().read_model(ir), "f32", threads)
-    return OpenVinoEncoder(compiled, config, weights[key])
+    return OpenVinoEncoder(compile_encoder(openvino().Core().read_model(ir), "f32", threads), config)

@@ -31,27 +31,18 @@ class OptimizeReport:
     accepted: bool  # int8 written: its agreement reached min_agreement
     seconds: float
     versions: dict[str, str]
-    word_embeddings: str  # the model.pth tensor the IR's inputs are looked up in
 
 
 def encoder_inputs(predictor: Predictor, features: Features, rows_per_item: int = 8) -> list[dict[str, np.ndarray]]:
-    """What the encoder sees in serving: per micro-batch and text column, embeddings and mask cut to the longest row."""
+    """What the encoder sees in serving: per micro-batch and text column, ids and mask cut to the longest row."""
     items = []
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
-    table = ove.word_embeddings(predictor.model.encoder).detach()
     for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu")):
         ids, mask = batch["input_ids"], batch["attention_mask"]
         for t in range(ids.shape[1]):
             longest = max(int(mask[:, t].sum(dim=1).max()), 1)
-            embeds = torch.nn.functional.embedding(ids[:, t, :longest], table)
-            items.append({"inputs_embeds": embeds.numpy(), "attention_mask": mask[:, t, :longest].numpy()})
+            items.append({"input_ids": ids[:, t, :longest].numpy(), "attention_mask": mask[:, t, :longest].numpy()})
     return items
-
-
-def embeddings_key(predictor: Predictor) -> str:
-    """The state-dict key (as in model.pth) of the encoder's word-embedding table."""
-    table = ove.word_embeddings(predictor.model.encoder)
-    return next(name for name, tensor in predictor.model.state_dict(keep_vars=True).items() if tensor is table)
 
 
 def label_agreement(
@@ -61,7 +52,7 @@ def label_agreement(
     original = predictor.model.encoder
 
     def validate(compiled: Any, _items: Iterable[Any]) -> float:
-        predictor.model.encoder = ove.OpenVinoEncoder(compiled, original.config, ove.word_embeddings(original))
+        predictor.model.encoder = ove.OpenVinoEncoder(compiled, original.config)
         try:
             return float((predictor.forward(features).argmax(axis=1) == reference).mean())
         finally:
@@ -122,7 +113,6 @@ def optimize(
         accepted=agreement >= min_agreement,
         seconds=round(time.perf_counter() - began, 1),
         versions=versions,
-        word_embeddings=embeddings_key(predictor),
     )
     int8_ir = model_dir / ove.IR_FOLDER / ove.INT8_IR
     for stale in (int8_ir, int8_ir.with_suffix(".bin"), ove.card_path(int8_ir)):

@@ -41,28 +41,6 @@ def test_writes_the_ir_and_a_card_naming_its_weights(optimized_dir: Path) -> Non
     card = json.loads((folder / "encoder-int8.json").read_text())
     assert card["weights_sha256"] == ove.weights_fingerprint(optimized_dir)
     assert 0.0 <= card["agreement"] <= 1.0 and set(card["versions"]) == {"openvino", "nncf", "torch"}
-    assert card["word_embeddings"] == "encoder.embeddings.word_embeddings.weight"
-
-
-def test_the_ir_starts_after_the_lookup(optimized_dir: Path) -> None:
-    """The 30522 x 384 table stays in model.pth: compiled, OpenVINO would keep a private float copy of it."""
-    ir = ove.openvino().Core().read_model(optimized_dir / ove.IR_FOLDER / ove.INT8_IR)
-    assert [p.get_friendly_name() for p in ir.get_parameters()] == list(ove.INPUTS)
-    vocabulary = Predictor.from_dir(optimized_dir).artifacts.model_config.encoder["vocab_size"]
-    assert not [op for op in ir.get_ordered_ops() if op.get_type_name() == "Constant" and vocabulary in op.shape]
-
-
-def test_an_ir_that_takes_token_ids_is_not_current(optimized_dir: Path, tmp_path: Path) -> None:
-    """Made before the lookup moved out (its card names no word embeddings): auto passes it over."""
-    old = tmp_path / "model"
-    shutil.copytree(optimized_dir, old)
-    card_file = ove.card_path(old / ove.IR_FOLDER / ove.INT8_IR)
-    card = json.loads(card_file.read_text())
-    del card["word_embeddings"]
-    card_file.write_text(json.dumps(card))
-    assert ove.current_ir(old, ove.INT8_IR) is None
-    with pytest.raises(ArtifactError, match="run `bsm optimize"):
-        Predictor.from_dir(old, execution="openvino-int8")
 
 
 def test_int8_serves_close_to_fp32_and_free_of_batch_mates(optimized_dir: Path, tiny_frames) -> None:
