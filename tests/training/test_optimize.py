@@ -63,6 +63,20 @@ def test_from_dir_int8_is_the_int8_encoder_swapped_into_the_whole_model(optimize
     assert isinstance(loaded.model.encoder, ove.OpenVinoEncoder)
 
 
+def test_the_int8_word_table_stays_int8_outside_the_graph(optimized_dir: Path) -> None:
+    """OpenVINO would keep the table as float; looked up from the IR's own int8 rows, the answers do not move."""
+    encoder = Predictor.from_dir(optimized_dir, execution="openvino-int8").model.encoder
+    vocabulary = Predictor.from_dir(optimized_dir).artifacts.model_config.encoder["vocab_size"]
+    assert encoder.lookup is not None and encoder.lookup.table.dtype == np.int8
+    assert encoder.lookup.table.shape[0] == vocabulary
+    assert "inputs_embeds" in {name for port in encoder.compiled.inputs for name in port.get_names()}
+    whole = ove.compile_encoder(ove.openvino().Core().read_model(optimized_dir / ove.IR_FOLDER / ove.INT8_IR), "f32", 1)
+    ids = torch.randint(0, vocabulary, (3, 11))
+    mask = torch.ones_like(ids)
+    expected = whole.create_infer_request().infer({"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+    np.testing.assert_allclose(encoder(ids, mask).last_hidden_state.numpy(), expected, atol=1e-6)
+
+
 def test_int8_serves_without_transformers_model_code(optimized_dir: Path) -> None:
     """Its imports (scipy, sympy: ~120 MB) stay out of a worker whose encoder is the IR."""
     script = (
