@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 from transformers.initialization import no_init_weights
+
+from handler.model.planning import plan_micro_batches
 
 # Architecture keys of an encoder config; anything else (hub names, versions) is left out.
 ENCODER_KEYS = (
@@ -97,26 +100,35 @@ class MultimodalClassifier(nn.Module):
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(rows, texts, L) token ids -> (rows, texts x hidden) mean-pooled text features.
 
-        Each text column is cut (or padded) to its own longest row, rounded up to a multiple
-        of PAD_MULTIPLE when longer than it, so a short subject is not padded to the length
-        of a long message.
+        Every text of every row is one sequence to the encoder, whatever its column: sequences
+        of similar length share a call (plan_micro_batches), each call cut (or padded) to its
+        longest, rounded up to a multiple of PAD_MULTIPLE when longer than it. A lone row's
+        short subject and short message then take one call, not two, while a long message
+        runs alone rather than padding a short subject to its length.
         """
-        pooled = []
-        limit = getattr(self.encoder.config, "max_position_embeddings", None) or input_ids.shape[2]
-        for t in range(input_ids.shape[1]):
-            ids, mask = input_ids[:, t], attention_mask[:, t]
-            longest = max(int(mask.sum(dim=1).max()), 1)
+        rows, texts, width = input_ids.shape
+        ids, mask = input_ids.reshape(rows * texts, width), attention_mask.reshape(rows * texts, width)
+        lengths = mask.sum(dim=1)
+        limit = getattr(self.encoder.config, "max_position_embeddings", None) or width
+        count = max(len(lengths), 1)
+        chunks = plan_micro_batches(lengths.numpy(), count, count * max(width, 1))  # only the call cost cuts
+        parts = []
+        for chunk in chunks:
+            part = torch.from_numpy(chunk)
+            longest = max(int(lengths[part].max()), 1)
             # Short texts (subjects) stay exact: rounding 4 tokens up to 16 would cost 4x.
             rounded = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
             length = longest if longest <= PAD_MULTIPLE else min(rounded, max(limit, longest))
-            if length > ids.shape[1]:  # padded tokens are masked out: the answer does not change
-                ids = nn.functional.pad(ids, (0, length - ids.shape[1]))
-                mask = nn.functional.pad(mask, (0, length - mask.shape[1]))
-            ids, mask = ids[:, :length], mask[:, :length]
-            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0))
-        return torch.cat(pooled, dim=1)
+            part_ids, part_mask = ids[part], mask[part]
+            if length > width:  # padded tokens are masked out: the answer does not change
+                part_ids = nn.functional.pad(part_ids, (0, length - width))
+                part_mask = nn.functional.pad(part_mask, (0, length - width))
+            part_ids, part_mask = part_ids[:, :length], part_mask[:, :length]
+            hidden = self.encoder(input_ids=part_ids, attention_mask=part_mask).last_hidden_state
+            weights = part_mask.unsqueeze(-1).to(hidden.dtype)
+            parts.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0))
+        back = torch.from_numpy(np.argsort(np.concatenate(chunks)))  # planned order -> (row, text) order
+        return torch.cat(parts)[back].reshape(rows, -1)
 
     def classify(self, text: torch.Tensor, categorical: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
         """Fuse text features with the tabular branch and return logits."""

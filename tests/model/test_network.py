@@ -47,3 +47,24 @@ def test_the_encoder_sees_lengths_rounded_to_the_pad_multiple(tiny_predictor: Pr
     assert any(length > PAD_MULTIPLE for length in seen) and any(length < PAD_MULTIPLE for length in seen), seen
     together = model(**collate(tiny_predictor.preprocess(rows), pad))
     assert torch.allclose(torch.cat(alone), together, atol=1e-5)  # padding never changes an answer
+
+
+def test_texts_of_similar_length_share_an_encoder_call_whatever_their_column(tiny_predictor: Predictor) -> None:
+    pad = tiny_predictor.artifacts.pipeline.tokenizer.pad_id
+    model, calls = tiny_predictor.model, []
+    hook = model.encoder.register_forward_hook(
+        lambda m, args, kwargs, out: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
+    )
+    short, long = ["hi", "short note", "US", "email", 1, 2], ["hi", "word " * 300, "US", "email", 1, 2]
+    try:
+        with torch.inference_mode():
+            model(**collate(tiny_predictor.preprocess([short]), pad))
+            assert len(calls) == 1 and calls[0][0] == 2, calls  # subject and message: one call of two
+            calls.clear()
+            together = model(**collate(tiny_predictor.preprocess([short, long, short]), pad))
+    finally:
+        hook.remove()
+    # The long message runs alone; the five short texts (three subjects, two notes) are not padded to it.
+    assert sorted(calls) == [(1, 64), (5, max(calls)[1])] and max(calls)[1] <= PAD_MULTIPLE, calls
+    alone = torch.cat([model(**collate(tiny_predictor.preprocess([row]), pad)) for row in (short, long, short)])
+    assert torch.allclose(together, alone, atol=1e-5)  # each answer lands on its own row
