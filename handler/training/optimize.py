@@ -34,7 +34,11 @@ class OptimizeReport:
 
 
 def encoder_inputs(predictor: Predictor, features: Features, rows_per_item: int = 8) -> list[dict[str, np.ndarray]]:
-    """What the encoder sees in serving: per micro-batch and text column, ids and mask cut to the longest row."""
+    """NNCF's calibration items: per micro-batch and text column, ids and mask cut to the longest row.
+
+    Serving may put texts of several columns in one call (the network plans them together); the
+    items stay per column, so the IR, and the agreement NNCF validated, stay what they were.
+    """
     items = []
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
     for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu")):
