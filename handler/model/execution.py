@@ -72,14 +72,15 @@ def pick(flags: set[str], has_openvino: bool, has_int8_ir: bool) -> Execution:
     AVX512-BF16 and VNNI; Intel Xeon with AMX, issue 11), OpenVINO beat every eager torch mode at
     1 row, 16 random rows and large sorted batches, its answers independent of batch-mates; its
     int8 (where `bsm optimize` accepted it: >= 99.5% of labels equal to fp32) beat its bf16, which
-    beat its f32. Without OpenVINO: bf16 autocast where bf16 is native; torch with bf16 weights
-    was faster but moved a row's answer by 6e-3 with its batch-mates (the bound is 1e-3).
+    beat its f32. Without OpenVINO, fp32: the eager bf16 modes move a row's answer with its
+    batch-mates by more than the 1e-3 bound (autocast 7.8e-3, bf16 weights 8.8e-3 on the EPYC),
+    since which texts share an encoder call, and so the shapes its bf16 kernels round in, does.
     """
     if has_openvino:
         if has_int8_ir and native_int8(flags):
             return Execution.OPENVINO_INT8
         return Execution.OPENVINO_BF16 if native_bf16(flags) else Execution.OPENVINO
-    return Execution.BF16 if native_bf16(flags) else Execution.FP32
+    return Execution.FP32
 
 
 def resolve(mode: Execution, device: torch.device, model_dir: str | os.PathLike[str] | None = None) -> Execution:
