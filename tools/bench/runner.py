@@ -295,7 +295,7 @@ def hosting_env(model_config: dict[str, Any], workers: int, threads: int) -> dic
     env = {
         "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
         "SAGEMAKER_TS_BATCH_SIZE": str(model_config.get("batchSize", 16)),
-        "SAGEMAKER_TS_MAX_BATCH_DELAY": str(model_config.get("maxBatchDelay", 2)),
+        "SAGEMAKER_TS_MAX_BATCH_DELAY": str(model_config.get("maxBatchDelay", 1)),
         "BSM_TORCH_THREADS": str(threads),
     }
     variables = ServingSettings.variables()

@@ -42,7 +42,7 @@ class SageMakerEnvironment(Settings):
     )
     multi_model: bool = setting(False, "a multi-model endpoint", env=toolkit.MULTI_MODEL_ENV)
     batch_size: int = setting(16, "requests per dynamic batch", low=1, env="SAGEMAKER_TS_BATCH_SIZE")
-    max_batch_delay: int = setting(2, "ms to wait for more requests", low=0, env="SAGEMAKER_TS_MAX_BATCH_DELAY")
+    max_batch_delay: int = setting(1, "ms to wait for more requests", low=0, env="SAGEMAKER_TS_MAX_BATCH_DELAY")
     min_workers: int | None = setting(None, "workers at least", low=1, env="SAGEMAKER_TS_MIN_WORKERS")
     max_workers: int | None = setting(None, "workers at most", low=1, env="SAGEMAKER_TS_MAX_WORKERS")
     response_timeout: int | None = setting(

@@ -19,7 +19,7 @@ def test_defaults() -> None:
     assert (s.base_dir, s.port, s.second_ports) == (Path("/opt/ml"), 8080, (8081, 8082, 8083, 8084))
     assert (s.workers, s.threads, s.timeout, s.max_payload_mb) == (2, 2, 60, 6)  # 4 cores: 2 threads a worker
     assert (s.multi_model, s.batch_transform, s.default_accept) == (False, False, None)
-    assert (s.batch_size, s.max_batch_delay, s.response_timeout) == (16, 2, 60)
+    assert (s.batch_size, s.max_batch_delay, s.response_timeout) == (16, 1, 60)
     assert s.model_dir == Path("/opt/ml/model")
 
 
