@@ -236,7 +236,8 @@ def test_a_model_directory_holding_a_mar_is_served_as_is(
     (tmp_path / "model-config.yaml").write_text(TEST_MODEL_CONFIG)
     archive(tiny_model_dir, "tiny", base / "model", tmp_path / "model-config.yaml")
     assert [p.name for p in (base / "model").iterdir()] == ["tiny.mar"]
-    server = start_serve(base, tmp_path)
+    # The archive's yaml says 2 workers and batches of 16; SageMaker's variables win, as for a folder.
+    server = start_serve(base, tmp_path, SAGEMAKER_MODEL_SERVER_WORKERS="1", SAGEMAKER_TS_BATCH_SIZE="3")
     try:
         rows = [["s", "where is my order", "US", "email", 1, 2]]
         reply = server.post("/invocations", json.dumps(rows).encode(), {"Content-Type": "application/json"})
@@ -244,7 +245,9 @@ def test_a_model_directory_holding_a_mar_is_served_as_is(
         assert_same_predictions(reply.json()["predictions"], tiny_predictor.predict(rows))
     finally:
         assert stop(server) == 0
-    assert "model ok: tiny.mar (archive)" in server.log.read_text()
+    log = server.log.read_text()
+    assert "model ok: tiny.mar (archive)" in log
+    assert "batchSize: 3" in log and "W-9000" in log and "W-9001" not in log
 
 
 def test_ray_refuses_a_mar_by_name(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -8,6 +8,8 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from handler.errors import ArtifactError
 from handler.model import ARTIFACTS_FILE, MODEL_FILE
 from handler.model import check_files as model_files
@@ -17,6 +19,9 @@ from handler.serving.torchserve.supervisor import TorchServe, run_until_stopped
 MODEL_NAME = "model"  # the single model's name, as the AWS PyTorch toolkit calls it
 PLUGINS_DIR = "BSM_PLUGINS_DIR"  # where bsm-plugins.jar (ready /ping, /execution-parameters) lives
 PLUGINS_JAR = "bsm-plugins.jar"
+# What config.properties' `models=` sets per model from SageMaker's variables; TorchServe 0.12
+# takes each from an archive's model-config.yaml instead wherever that sets it.
+PER_MODEL_KEYS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
 
 
 def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir: Path) -> dict[str, str]:
@@ -118,6 +123,26 @@ def check_model(model_dir: Path) -> str:
     return f"{len(predictor.columns)} columns {predictor.columns}, labels {predictor.labels}"
 
 
+def unpacked(archive: Path, folder: Path) -> Path:
+    """A .mar extracted into `folder`, its model-config.yaml without the keys SageMaker's variables set.
+
+    TorchServe 0.12 takes workers, batch size and delay and the response timeout from an
+    archive's model-config.yaml over config.properties' `models=` (ModelManager.createModel),
+    so SAGEMAKER_MODEL_SERVER_WORKERS and SAGEMAKER_TS_* did nothing for a .mar: archive.sh's
+    `minWorkers: 1` held a 16-core instance to one worker. Served as a folder without those keys,
+    `models=` decides; the rest of the yaml (the `handler:` section) stays.
+    """
+    with zipfile.ZipFile(archive) as mar:
+        mar.extractall(folder)
+    manifest = json.loads((folder / "MAR-INF" / "MANIFEST.json").read_text())
+    name = manifest.get("model", {}).get("configFile")
+    if name:
+        config = folder / name
+        values = yaml.safe_load(config.read_text()) or {}
+        config.write_text(yaml.safe_dump({k: v for k, v in values.items() if k not in PER_MODEL_KEYS}))
+    return folder
+
+
 def plugins_dir(env: Mapping[str, str]) -> Path:
     """The folder holding the SageMaker bsm-plugins.jar: BSM_PLUGINS_DIR, else that of a checkout."""
     explicit = env.get(PLUGINS_DIR, "").strip()
@@ -139,6 +164,8 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
         store.mkdir(exist_ok=True)
     else:
         store, url = check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
+        if url.endswith(".mar"):  # unpacked, so that SageMaker's variables set workers and batching
+            url = str(unpacked(store / url, workdir / MODEL_NAME))
         models = [f"{MODEL_NAME}={url}"]
     config = workdir / "config.properties"
     config.write_text("".join(f"{k}={v}\n" for k, v in hosting_properties(settings, store, plugins).items()))

@@ -7,9 +7,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from handler.errors import ArtifactError
-from handler.serving.torchserve.host import check_model, hosting_properties, model_source, plugins_dir
+from handler.serving.torchserve.host import (
+    PER_MODEL_KEYS,
+    check_model,
+    hosting_properties,
+    model_source,
+    plugins_dir,
+    unpacked,
+)
 from tests.serving.sagemaker.test_environment import settings
 
 
@@ -23,6 +31,7 @@ def test_properties_single_model() -> None:
     assert p["max_request_size"] == p["max_response_size"] == str(20 * 1024 * 1024)
     assert p["default_service_handler"] == "handler.ts_handler" and p["plugins_path"] == "/plugins"
     assert json.loads(p["models"])["model"]["1.0"]["batchSize"] == 8
+    assert set(json.loads(p["models"])["model"]["1.0"]) == {"defaultVersion", *PER_MODEL_KEYS}
     assert "bsm_max_concurrent_transforms" not in p and p["bsm_ping_without_models"] == "false"
 
 
@@ -68,3 +77,14 @@ def test_check_model(tiny_model_dir: Path, tmp_path: Path) -> None:
 def test_plugins_dir_must_hold_the_jar(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="make plugins"):
         plugins_dir({"BSM_PLUGINS_DIR": str(tmp_path)})
+
+
+def test_an_archive_is_unpacked_without_the_settings_sagemaker_variables_make(tmp_path: Path) -> None:
+    """TorchServe would take workers and batching from the archive's yaml over SageMaker's variables."""
+    with zipfile.ZipFile(tmp_path / "m.mar", "w") as mar:
+        mar.writestr("MAR-INF/MANIFEST.json", json.dumps({"model": {"configFile": "model-config.yaml"}}))
+        mar.writestr("model-config.yaml", "minWorkers: 1\nmaxWorkers: 1\nbatchSize: 16\nhandler:\n  execution: auto\n")
+        mar.writestr("model.pth", b"weights")
+    folder = unpacked(tmp_path / "m.mar", tmp_path / "model")
+    assert (folder / "model.pth").read_bytes() == b"weights"
+    assert yaml.safe_load((folder / "model-config.yaml").read_text()) == {"handler": {"execution": "auto"}}
