@@ -15,10 +15,10 @@ CALL_COST_TOKENS = 96
 def plan_micro_batches(
     lengths: Sequence[int] | np.ndarray, max_rows: int, max_tokens: int, call_cost: int = CALL_COST_TOKENS
 ) -> list[np.ndarray]:
-    """Row positions grouped into chunks of similar length, at the least padded work.
+    """Positions (rows of a request, or texts of a micro-batch) grouped into chunks of similar length.
 
-    Rows are sorted by length and cut into consecutive chunks; each chunk is padded to its
-    longest row and costs `call_cost` + rows x longest. The cuts minimise the total cost
+    Items are sorted by length and cut into consecutive chunks; each chunk is padded to its
+    longest item and costs `call_cost` + items x longest. The cuts minimise the total cost
     (dynamic programming over the sorted rows), so ten random rows become, say, 3 short +
     5 medium + 2 long rather than 8 + 2. A chunk holds at most `max_rows` rows and
     `max_tokens` padded tokens (rows x its longest row), but always at least one row. Every

@@ -73,7 +73,7 @@ def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir
             "minWorkers": settings.min_workers,
             "maxWorkers": settings.max_workers,
             "batchSize": settings.batch_size,
-            "maxBatchDelay": settings.max_batch_delay,
+            "maxBatchDelay": max(settings.max_batch_delay, 1),  # TorchServe 0.12 reads 0 as unset: 100 ms
             "responseTimeout": settings.response_timeout,
         }
         properties["models"] = json.dumps({MODEL_NAME: {"1.0": per_model}})

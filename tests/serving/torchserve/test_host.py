@@ -32,6 +32,11 @@ def test_properties_single_model() -> None:
     assert p["default_service_handler"] == "handler.ts_handler" and p["plugins_path"] == "/plugins"
     assert json.loads(p["models"])["model"]["1.0"]["batchSize"] == 8
     assert set(json.loads(p["models"])["model"]["1.0"]) == {"defaultVersion", *PER_MODEL_KEYS}
+
+
+def test_no_batch_delay_is_the_least_torchserve_takes_not_its_100_ms_default() -> None:
+    p = hosting_properties(settings(SAGEMAKER_TS_MAX_BATCH_DELAY="0"), Path("/store"), Path("/plugins"))
+    assert json.loads(p["models"])["model"]["1.0"]["maxBatchDelay"] == 1
     assert "bsm_max_concurrent_transforms" not in p and p["bsm_ping_without_models"] == "false"
 
 
