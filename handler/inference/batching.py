@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from handler.features.pipeline import Features
-from handler.model.planning import plan_micro_batches
+from handler.model.planning import plan_micro_batches, plan_packed
 
 
 def collate(features: Features, pad_id: int) -> dict[str, torch.Tensor]:
@@ -30,10 +30,19 @@ def collate(features: Features, pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def iter_micro_batches(
-    features: Features, pad_id: int, max_rows: int, max_tokens: int, device: torch.device
+    features: Features, pad_id: int, max_rows: int, max_tokens: int, device: torch.device, packed: bool = False
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-    """(row positions, padded tensors on `device`) for each planned micro-batch."""
-    for rows in plan_micro_batches(features.lengths(), max_rows, max_tokens):
+    """(row positions, padded tensors on `device`) for each planned micro-batch.
+
+    `packed`: the encoder packs texts (padding costs it nothing): rows stay in order, cut only
+    by the bounds, `max_tokens` counting real tokens.
+    """
+    if packed:
+        tokens = np.array([[len(ids) for ids in column] for column in features.token_ids]).sum(axis=0)
+        plan = plan_packed(tokens if len(features) else np.zeros(0), max_rows, max_tokens)
+    else:
+        plan = plan_micro_batches(features.lengths(), max_rows, max_tokens)
+    for rows in plan:
         batch = collate(features.take(rows), pad_id)
         yield rows, {k: v.to(device) for k, v in batch.items()}
 

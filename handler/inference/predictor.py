@@ -27,7 +27,7 @@ class BatchLimits:
     """Bounds of one forward pass; a large request is cut into many micro-batches."""
 
     max_rows: int = 32  # rows per micro-batch, cut at the least padded work
-    max_tokens: int = 4096  # rows x texts x padded length per micro-batch
+    max_tokens: int = 4096  # rows x texts x padded length per micro-batch (real tokens where texts are packed)
 
 
 class Predictor:
@@ -109,9 +109,8 @@ class Predictor:
         """Class probabilities (rows, labels), computed in length-sorted micro-batches."""
         limits = limits or self.limits
         probabilities = np.zeros((len(features), len(self.labels)), dtype=np.float32)
-        batches = iter_micro_batches(
-            features, self.artifacts.pipeline.tokenizer.pad_id, limits.max_rows, limits.max_tokens, self.device
-        )
+        pad, packed = self.artifacts.pipeline.tokenizer.pad_id, getattr(self.model.encoder, "packs", False)
+        batches = iter_micro_batches(features, pad, limits.max_rows, limits.max_tokens, self.device, packed)
         with torch.inference_mode(), autocast(self.execution, self.device):
             for rows, batch in batches:
                 probabilities[rows] = torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy()

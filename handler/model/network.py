@@ -77,6 +77,12 @@ class ModelConfig:
         return asdict(self)
 
 
+class PoolingEncoder(nn.Module):
+    """An encoder that takes the texts of a micro-batch, (texts, L) ids and mask, and returns (texts, hidden) means."""
+
+    packs = False  # whether it packs texts: padding then costs it nothing (the predictor cuts by real tokens)
+
+
 class MultimodalClassifier(nn.Module):
     """Mean-pooled encoder output per text column + categorical embeddings + numbers -> logits."""
 
@@ -108,6 +114,8 @@ class MultimodalClassifier(nn.Module):
         """
         rows, texts, width = input_ids.shape
         ids, mask = input_ids.reshape(rows * texts, width), attention_mask.reshape(rows * texts, width)
+        if isinstance(self.encoder, PoolingEncoder):  # it batches its own calls (OpenVINO packs texts)
+            return self.encoder(ids, mask).reshape(rows, -1)
         lengths = mask.sum(dim=1)
         limit = getattr(self.encoder.config, "max_position_embeddings", None) or width
         count = max(len(lengths), 1)

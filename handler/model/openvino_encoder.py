@@ -16,17 +16,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
 
 from handler.errors import ArtifactError
 from handler.model import MODEL_FILE
+from handler.model.network import PoolingEncoder
+from handler.model.packing import plan_calls
 
 # The int8 encoder inside the model directory, beside model.pth: OpenVINO IR (XML + raw weights,
 # no pickle) and a JSON card naming the weights it was made from and the agreement it reached.
 # A float IR is not kept: converting at load takes ~2 s and would double the archive.
 IR_FOLDER = "openvino"
 INT8_IR = "encoder-int8.xml"
-INPUTS = ("input_ids", "attention_mask")
+INPUTS = ("input_ids", "segment_ids", "position_ids")  # packing.Call's arrays
+# The inputs an IR takes: a card of another format is an IR made before packing, not used.
+IR_FORMAT = 2
 
 
 def available() -> bool:
@@ -91,22 +94,72 @@ def read_card(model_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | 
 
 
 def current_ir(model_dir: str | os.PathLike[str], name: str) -> Path | None:
-    """IR `name` if it exists and was made from this directory's model.pth; else None."""
+    """IR `name` if it exists, takes today's inputs and was made from this directory's model.pth; else None."""
     card = read_card(model_dir, name)
-    if card is None or card.get("weights_sha256") != weights_fingerprint(model_dir):
+    if card is None or card.get("format") != IR_FORMAT or card.get("weights_sha256") != weights_fingerprint(model_dir):
         return None
     return Path(model_dir) / IR_FOLDER / name
 
 
+class PackedSequences(nn.Module):
+    """The Hugging Face encoder over packed sequences: a token attends only to the tokens of its own text."""
+
+    def __init__(self, encoder: nn.Module, positions: bool) -> None:
+        """`positions`: pass each token's position within its text (else the encoder numbers the sequence)."""
+        super().__init__()
+        self.encoder = encoder
+        self.positions = positions
+
+    def forward(
+        self, input_ids: torch.Tensor, segment_ids: torch.Tensor, position_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        own = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
+        # Additive: Hugging Face's eager and SDPA attention both take a float mask as it is.
+        mask = torch.zeros(own.shape).masked_fill(~own, torch.finfo(torch.float32).min)[:, None]
+        extra = {"position_ids": position_ids} if self.positions else {}
+        return self.encoder(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state
+
+
+def packs_exactly(encoder: nn.Module) -> bool:
+    """Whether two texts in one sequence, positions restarting, encode as each does alone (BERT: yes).
+
+    Checked, not assumed from the model type: an encoder that numbers positions itself
+    (DistilBERT) or offsets them (RoBERTa) gets one text per sequence instead.
+    """
+    first, second = torch.arange(5, 10)[None], torch.arange(20, 27)[None]
+    packed = PackedSequences(encoder, positions=True)
+    with torch.no_grad():
+        try:
+            together = packed(
+                torch.cat([first, second], dim=1),
+                torch.tensor([[1] * 5 + [2] * 7]),
+                torch.cat([torch.arange(5), torch.arange(7)])[None],
+            )
+        except TypeError:  # the encoder takes no position_ids
+            return False
+        alone = [encoder(input_ids=ids).last_hidden_state for ids in (first, second)]  # as it numbers them
+    return bool(torch.allclose(together, torch.cat(alone, dim=1), atol=1e-4))
+
+
 def convert(encoder: nn.Module) -> Any:
-    """The torch encoder as an OpenVINO model with dynamic (rows, tokens) inputs."""
+    """The torch encoder as an OpenVINO model over packed (sequences, tokens) inputs; position_ids where it packs."""
     ov = openvino()
-    example = {name: torch.ones(2, 16, dtype=torch.long) for name in INPUTS}
+    names = INPUTS if packs_exactly(encoder) else INPUTS[:2]
+    example = {"input_ids": torch.ones(2, 16, dtype=torch.long), "segment_ids": torch.ones(2, 16, dtype=torch.long)}
+    example["position_ids"] = torch.arange(16).expand(2, 16).contiguous()
     with torch.no_grad(), warnings.catch_warnings():
-        # transformers' mask code branches on shapes; the branches the trace records are the
-        # ones every (rows, tokens) input of ours takes (tests compare against torch).
+        # transformers' mask code branches on shapes; a 4D mask takes the branch every input takes.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return ov.convert_model(encoder, example_input=example, input=[(n, [-1, -1], ov.Type.i64) for n in INPUTS])
+        return ov.convert_model(
+            PackedSequences(encoder, positions=len(names) == 3),
+            example_input={n: example[n] for n in names},
+            input=[(n, [-1, -1], ov.Type.i64) for n in names],
+        )
+
+
+def packs(model: Any) -> bool:
+    """Whether an OpenVINO encoder (model or compiled) takes several texts per sequence (a position_ids input)."""
+    return any("position_ids" in port.get_names() for port in model.inputs)
 
 
 def save_ir(model: Any, path: Path, card: dict[str, Any]) -> None:
@@ -180,8 +233,8 @@ def _is_word_lookup(gather: Any) -> bool:
     return bool(ids.get_type_name() == "Parameter" and ids.get_friendly_name() == "input_ids")
 
 
-class OpenVinoEncoder(nn.Module):
-    """Drop-in for the Hugging Face encoder: same call, same `last_hidden_state`, run by OpenVINO."""
+class OpenVinoEncoder(PoolingEncoder):
+    """The text encoder run by OpenVINO: all texts of a micro-batch in, each one's mean-pooled vector out."""
 
     def __init__(self, compiled: Any, config: Any, lookup: Int8Lookup | None = None) -> None:
         """`lookup`: the word embeddings, where the graph takes them as `inputs_embeds` (take_out_lookup)."""
@@ -189,18 +242,23 @@ class OpenVinoEncoder(nn.Module):
         self.config = config  # the network reads max_position_embeddings from it
         self.compiled = compiled
         self.lookup = lookup
+        self.packs = packs(compiled)
         self._local = threading.local()  # an infer request serves one call at a time: one per thread
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> BaseModelOutput:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        if self.lookup is not None:
-            inputs["inputs_embeds"] = self.lookup(inputs["input_ids"])
-        hidden = request.infer(inputs, share_inputs=True)[0]
-        # The request reuses its output buffer on the next call: copy it out.
-        return BaseModelOutput(last_hidden_state=torch.from_numpy(hidden.copy()))
+        ids, lengths = input_ids.numpy(), attention_mask.sum(dim=1).numpy()
+        pooled = np.zeros((len(ids), self.config.hidden_size), dtype=np.float32)  # an empty text: zeros
+        for call in plan_calls(ids, lengths, self.packs, self.config.hidden_size):
+            inputs = call.inputs()
+            if not self.packs:
+                del inputs["position_ids"]
+            if self.lookup is not None:
+                inputs["inputs_embeds"] = self.lookup(call.input_ids)
+            pooled[call.texts] = call.mean_pooled(request.infer(inputs, share_inputs=True)[0])
+        return torch.from_numpy(pooled)
 
 
 def load(

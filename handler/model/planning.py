@@ -46,3 +46,22 @@ def plan_micro_batches(
         chunks.append(order[cut[end] : end])
         end = int(cut[end])
     return chunks[::-1]
+
+
+def plan_packed(tokens: Sequence[int] | np.ndarray, max_rows: int, max_tokens: int) -> list[np.ndarray]:
+    """Positions cut, in order, into the fewest chunks of at most `max_rows` rows and `max_tokens` tokens.
+
+    For an encoder that packs texts (packing.py): padding costs it nothing, so only the bounds
+    cut, and `tokens` counts each row's real tokens. A chunk always holds at least one row.
+    """
+    if max_rows < 1 or max_tokens < 1:
+        raise ValueError(f"max_rows and max_tokens must be positive, got {max_rows} and {max_tokens}")
+    chunks, start, total = [], 0, 0
+    for i, count in enumerate(int(n) for n in tokens):
+        if i > start and (i - start == max_rows or total + count > max_tokens):
+            chunks.append(np.arange(start, i))
+            start, total = i, 0
+        total += count
+    if len(tokens):
+        chunks.append(np.arange(start, len(tokens)))
+    return chunks

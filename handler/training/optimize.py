@@ -17,6 +17,7 @@ from handler.features.pipeline import Features
 from handler.inference.batching import iter_micro_batches
 from handler.inference.predictor import Predictor
 from handler.model import openvino_encoder as ove
+from handler.model.packing import plan_calls
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class OptimizeReport:
     """What `bsm optimize` wrote and measured; also the int8 IR's card."""
 
     weights_sha256: str
+    format: int  # the inputs the IR takes (openvino_encoder.IR_FORMAT)
     calibration_rows: int
     validation_rows: int
     agreement: float  # share of validation rows whose int8 label equals fp32's
@@ -33,19 +35,24 @@ class OptimizeReport:
     versions: dict[str, str]
 
 
-def encoder_inputs(predictor: Predictor, features: Features, rows_per_item: int = 8) -> list[dict[str, np.ndarray]]:
-    """NNCF's calibration items: per micro-batch and text column, ids and mask cut to the longest row.
+def encoder_inputs(
+    predictor: Predictor, features: Features, packs: bool, rows_per_item: int = 8
+) -> list[dict[str, Any]]:
+    """NNCF's calibration items: each sequence of the encoder calls serving makes, `rows_per_item` rows at a time.
 
-    Serving may put texts of several columns in one call (the network plans them together); the
-    items stay per column, so the IR, and the agreement NNCF validated, stay what they were.
+    A sequence is cut to its texts: padding tokens attend to nothing, and their activations
+    would widen the int8 ranges for tokens no answer reads.
     """
     items = []
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
-    for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu")):
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        for t in range(ids.shape[1]):
-            longest = max(int(mask[:, t].sum(dim=1).max()), 1)
-            items.append({"input_ids": ids[:, t, :longest].numpy(), "attention_mask": mask[:, t, :longest].numpy()})
+    names = ove.INPUTS if packs else ove.INPUTS[:2]
+    hidden = predictor.model.encoder.config.hidden_size
+    for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu"), packs):
+        ids, mask = (batch[k].flatten(0, 1).numpy() for k in ("input_ids", "attention_mask"))
+        for call in plan_calls(ids, mask.sum(axis=1), packs, hidden):
+            inputs = call.inputs()
+            for row, filled in enumerate((call.segment_ids > 0).sum(axis=1)):
+                items.append({k: inputs[k][row : row + 1, :filled] for k in names})
     return items
 
 
@@ -92,7 +99,7 @@ def optimize(
     model = ove.convert(predictor.model.encoder)
     versions = {"openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__}
 
-    items = encoder_inputs(predictor, predictor.preprocess(list(calibration)))
+    items = encoder_inputs(predictor, predictor.preprocess(list(calibration)), ove.packs(model))
     held = predictor.preprocess(list(validation))
     reference = predictor.forward(held).argmax(axis=1)
     validate = label_agreement(predictor, held, reference)
@@ -110,6 +117,7 @@ def optimize(
     agreement = validate(ove.compile_encoder(quantized, "f32", torch.get_num_threads()), [])
     report = OptimizeReport(
         weights_sha256=fingerprint,
+        format=ove.IR_FORMAT,
         calibration_rows=len(calibration),
         validation_rows=len(validation),
         agreement=agreement,

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from handler.features.pipeline import Features
-from handler.inference.batching import collate
+import torch
+
+from handler.inference.batching import collate, iter_micro_batches
 
 
 def test_collate_pads_to_longest_row_of_the_chunk() -> None:
@@ -20,6 +22,20 @@ def test_collate_pads_to_longest_row_of_the_chunk() -> None:
     assert batch["input_ids"][1, 0].tolist() == [4, 0, 0]
     assert batch["attention_mask"][1, 1].tolist() == [1, 1, 0]
     assert batch["categorical"].tolist() == [[2], [3]]
+
+
+def test_for_a_packing_encoder_rows_stay_in_order_cut_by_real_tokens() -> None:
+    lengths = [3, 40, 2, 2, 30]  # one text column: padded, rows 1 and 4 would share a micro-batch
+    features = Features(
+        token_ids=[[list(range(1, n + 1)) for n in lengths]],
+        categorical=np.zeros((5, 0), dtype=np.int64),
+        numeric=np.zeros((5, 0), dtype=np.float32),
+    )
+    cpu = torch.device("cpu")
+    packed = [rows.tolist() for rows, _ in iter_micro_batches(features, 0, 32, 45, cpu, packed=True)]
+    assert packed == [[0, 1, 2], [3, 4]]  # 45 real tokens each at most; 40 x 3 rows padded would not fit
+    padded = [sorted(rows.tolist()) for rows, _ in iter_micro_batches(features, 0, 32, 45, cpu)]
+    assert sorted(padded) != sorted(packed)
 
 
 @pytest.mark.parametrize("counts", [[3], [1, 2, 0, 4], [0], []])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handler.model.planning import plan_micro_batches
+from handler.model.planning import plan_micro_batches, plan_packed
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,11 @@ def test_plan_covers_every_row_once_within_budget(lengths, max_rows, max_tokens)
 def test_plan_rejects_nonpositive_limits() -> None:
     with pytest.raises(ValueError):
         plan_micro_batches([1], 0, 10)
+
+
+def test_packed_plans_keep_row_order_and_cut_only_at_the_bounds() -> None:
+    tokens = [30, 40, 500, 20, 10, 10, 10]
+    chunks = plan_packed(tokens, max_rows=3, max_tokens=100)
+    assert [c.tolist() for c in chunks] == [[0, 1], [2], [3, 4, 5], [6]]  # 500 alone: a row always fits
+    assert [c.tolist() for c in plan_packed(tokens, max_rows=32, max_tokens=4096)] == [list(range(7))]
+    assert plan_packed([], 4, 10) == []

@@ -1,0 +1,77 @@
+"""Packing texts into encoder sequences: the plan, the arrays, the pooling, and which encoders may pack."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, BertConfig, RobertaConfig
+
+from handler.model import openvino_encoder as ove
+from handler.model.packing import TARGET_TOKENS, layout, pack, plan_calls
+
+
+def padded(lengths: list[int]) -> np.ndarray:
+    """(texts, longest) ids: text i holds 100 * (i + 1) + position, then zeros."""
+    ids = np.zeros((len(lengths), max(lengths)), dtype=np.int64)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = 100 * (i + 1) + np.arange(n)
+    return ids
+
+
+def test_a_lone_rows_short_subject_and_long_message_share_one_sequence() -> None:
+    assert pack([4, 300], hidden=384) == [[1, 0]]
+
+
+def test_many_texts_fill_sequences_up_to_the_target() -> None:
+    lengths = [int(n) for n in np.random.default_rng(0).integers(3, 90, size=40)]
+    sequences = pack(lengths, hidden=384)
+    assert sorted(i for seq in sequences for i in seq) == list(range(40))
+    fills = [sum(lengths[i] for i in seq) for seq in sequences]
+    assert max(fills) <= TARGET_TOKENS
+    assert sum(fills) / (len(fills) * max(fills)) > 0.9  # little padding left
+    assert len(sequences) < 40 / 2
+
+
+def test_the_arrays_lay_texts_end_to_end_with_their_own_segments_and_positions() -> None:
+    lengths = np.array([3, 0, 2])
+    (call,) = plan_calls(padded([3, 1, 2]), lengths, packs=True, hidden=8)
+    assert call.texts.tolist() == [0, 2]  # the empty text is not encoded
+    np.testing.assert_array_equal(call.input_ids, [[100, 101, 102, 300, 301]])
+    np.testing.assert_array_equal(call.segment_ids, [[1, 1, 1, 2, 2]])
+    np.testing.assert_array_equal(call.position_ids, [[0, 1, 2, 0, 1]])
+
+
+def test_mean_pooling_takes_each_text_over_its_own_tokens_only() -> None:
+    lengths = np.array([3, 5, 2])
+    call = layout(padded(lengths.tolist()), lengths, [[1], [0, 2]])
+    hidden = np.stack([call.input_ids, -call.input_ids], axis=-1).astype(np.float32)  # padding: 0
+    expected = {i: np.mean(padded(lengths.tolist())[i, :n]) for i, n in enumerate(lengths)}
+    np.testing.assert_allclose(call.mean_pooled(hidden)[:, 0], [expected[i] for i in call.texts])
+    np.testing.assert_allclose(call.mean_pooled(hidden)[:, 1], [-expected[i] for i in call.texts])
+
+
+def test_without_packing_each_text_is_a_sequence_and_similar_lengths_share_a_call() -> None:
+    lengths = np.array([4, 5, 200, 6])
+    calls = plan_calls(padded(lengths.tolist()), lengths, packs=False, hidden=8)
+    assert sorted(sorted(c.texts.tolist()) for c in calls) == [[0, 1, 3], [2]]
+    assert all((c.segment_ids.max(axis=1) == 1).all() for c in calls)
+
+
+TINY = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+
+
+# RoBERTa numbers positions from padding_idx + 1: restarted at 0, a packed text would differ.
+@pytest.mark.parametrize(("config", "expected"), [(BertConfig(**TINY), True), (RobertaConfig(**TINY), False)])
+def test_only_an_encoder_whose_texts_encode_the_same_packed_packs(config, expected: bool) -> None:
+    torch.manual_seed(0)
+    encoder = AutoModel.from_config(config).eval()
+    assert ove.packs_exactly(encoder) is expected
+    compiled = ove.compile_encoder(ove.convert(encoder), "f32", 1)
+    ids = torch.randint(1, 64, (3, 9))
+    mask = (torch.arange(9) < torch.tensor([[9], [4], [6]])).long()
+    served = ove.OpenVinoEncoder(compiled, encoder.config)(ids, mask)
+    with torch.no_grad():  # each text alone in torch, its mean over its own tokens
+        alone = [encoder(input_ids=ids[i : i + 1, :n]).last_hidden_state.mean(dim=1) for i, n in enumerate(mask.sum(1))]
+    assert ove.packs(compiled) is expected
+    torch.testing.assert_close(served, torch.cat(alone), atol=1e-5, rtol=1e-4)
