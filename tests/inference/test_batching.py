@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from handler.features.pipeline import Features
 import torch
 
+from handler.features.pipeline import Features
 from handler.inference.batching import collate, iter_micro_batches
 
 
