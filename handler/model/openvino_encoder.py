@@ -6,6 +6,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import threading
 import warnings
@@ -30,6 +31,8 @@ INT8_IR = "encoder-int8.xml"
 INPUTS = ("input_ids", "segment_ids", "position_ids")  # packing.Call's arrays
 # The inputs an IR takes: a card of another format is an IR made before packing, not used.
 IR_FORMAT = 2
+
+log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -96,9 +99,14 @@ def read_card(model_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | 
 def current_ir(model_dir: str | os.PathLike[str], name: str) -> Path | None:
     """IR `name` if it exists, takes today's inputs and was made from this directory's model.pth; else None."""
     card = read_card(model_dir, name)
-    if card is None or card.get("format") != IR_FORMAT or card.get("weights_sha256") != weights_fingerprint(model_dir):
+    if card is None:
         return None
-    return Path(model_dir) / IR_FOLDER / name
+    path = Path(model_dir) / IR_FOLDER / name
+    if card.get("format") != IR_FORMAT or card.get("weights_sha256") != weights_fingerprint(model_dir):
+        why = "other weights" if card.get("format") == IR_FORMAT else "an older version (before packed texts)"
+        log.warning("%s was made for %s: not used; `bsm optimize` writes a current one", path, why)
+        return None
+    return path
 
 
 class PackedSequences(nn.Module):

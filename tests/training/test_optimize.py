@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,17 @@ def test_an_ir_from_other_weights_is_never_used(optimized_dir: Path, tmp_path: P
     assert resolve(Execution.AUTO, torch.device("cpu"), optimized_dir) is Execution.OPENVINO_INT8
     with pytest.raises(ArtifactError, match="made from this model.pth"):
         Predictor.from_dir(stale, execution="openvino-int8")
+
+
+def test_an_ir_of_an_older_format_is_not_used_and_says_so(optimized_dir: Path, tmp_path: Path, caplog) -> None:
+    old = tmp_path / "model"
+    shutil.copytree(optimized_dir, old)
+    card = ove.card_path(old / ove.IR_FOLDER / ove.INT8_IR)
+    card.write_text(json.dumps({k: v for k, v in json.loads(card.read_text()).items() if k != "format"}))
+    with caplog.at_level(logging.WARNING):
+        assert ove.current_ir(old, ove.INT8_IR) is None
+    assert "older version" in caplog.text and "bsm optimize" in caplog.text
+    assert ove.current_ir(optimized_dir, ove.INT8_IR) is not None
 
 
 def test_below_the_agreement_nothing_is_written_and_a_stale_ir_goes(
