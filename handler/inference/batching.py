@@ -1,4 +1,4 @@
-"""Micro-batching: rows cut into length-sorted chunks bounded by rows and tokens, padded per chunk."""
+"""Micro-batching: rows cut into chunks bounded by rows and tokens (length-sorted unless texts are packed)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ def iter_micro_batches(
     by the bounds, `max_tokens` counting real tokens.
     """
     if packed:
-        tokens = np.array([[len(ids) for ids in column] for column in features.token_ids]).sum(axis=0)
-        plan = plan_packed(tokens if len(features) else np.zeros(0), max_rows, max_tokens)
+        tokens = np.zeros(len(features), dtype=np.int64)
+        for column in features.token_ids:
+            tokens += [len(ids) for ids in column]
+        plan = plan_packed(tokens, max_rows, max_tokens)
     else:
         plan = plan_micro_batches(features.lengths(), max_rows, max_tokens)
     for rows in plan:

@@ -19,14 +19,14 @@ from handler.inference.outputs import default_records
 from handler.model import openvino_encoder
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
 from handler.model.execution import Execution, autocast, prepare, resolve
-from handler.model.network import MultimodalClassifier, skeleton
+from handler.model.network import MultimodalClassifier, PoolingEncoder, skeleton
 
 
 @dataclass(frozen=True)
 class BatchLimits:
     """Bounds of one forward pass; a large request is cut into many micro-batches."""
 
-    max_rows: int = 32  # rows per micro-batch, cut at the least padded work
+    max_rows: int = 32  # rows per micro-batch, cut at the least padded work (in order where texts are packed)
     max_tokens: int = 4096  # rows x texts x padded length per micro-batch (real tokens where texts are packed)
 
 
@@ -106,10 +106,11 @@ class Predictor:
         return self.featurize(self.validate(rows, max_field_chars))
 
     def forward(self, features: Features, limits: BatchLimits | None = None) -> np.ndarray:
-        """Class probabilities (rows, labels), computed in length-sorted micro-batches."""
+        """Class probabilities (rows, labels), computed in micro-batches (length-sorted unless the encoder packs)."""
         limits = limits or self.limits
         probabilities = np.zeros((len(features), len(self.labels)), dtype=np.float32)
-        pad, packed = self.artifacts.pipeline.tokenizer.pad_id, getattr(self.model.encoder, "packs", False)
+        pad = self.artifacts.pipeline.tokenizer.pad_id
+        packed = isinstance(self.model.encoder, PoolingEncoder) and self.model.encoder.packs
         batches = iter_micro_batches(features, pad, limits.max_rows, limits.max_tokens, self.device, packed)
         with torch.inference_mode(), autocast(self.execution, self.device):
             for rows, batch in batches:

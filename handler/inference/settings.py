@@ -27,7 +27,7 @@ class ServingSettings(Settings):
         "int8, openvino, openvino-bf16, openvino-int8",
     )
     torch_threads: int | None = setting(None, "intra-op threads per worker; unset: cores // workers", low=1)
-    max_batch_rows: int = setting(32, "rows per forward pass (micro-batch), cut at the least padded work", low=1)
+    max_batch_rows: int = setting(32, "rows per forward pass (micro-batch)", low=1)
     max_batch_tokens: int = setting(4096, "padded tokens per forward pass (real ones where OpenVINO packs)", low=1)
     default_accept: str | None = setting(
         None, "response format when Accept is missing or */*", env="SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"

@@ -78,7 +78,10 @@ class ModelConfig:
 
 
 class PoolingEncoder(nn.Module):
-    """An encoder that takes the texts of a micro-batch, (texts, L) ids and mask, and returns (texts, hidden) means."""
+    """An encoder that takes the texts of a micro-batch, (texts, L) ids and mask, and returns (texts, hidden) means.
+
+    Each mask row is a prefix (a text's tokens, then padding), as `collate` lays them out.
+    """
 
     packs = False  # whether it packs texts: padding then costs it nothing (the predictor cuts by real tokens)
 
@@ -106,11 +109,12 @@ class MultimodalClassifier(nn.Module):
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(rows, texts, L) token ids -> (rows, texts x hidden) mean-pooled text features.
 
-        Every text of every row is one sequence to the encoder, whatever its column: sequences
-        of similar length share a call (plan_micro_batches), each call cut (or padded) to its
-        longest, rounded up to a multiple of PAD_MULTIPLE when longer than it. A lone row's
-        short subject and short message then take one call, not two, while a long message
-        runs alone rather than padding a short subject to its length.
+        A PoolingEncoder (OpenVINO's, which packs texts) takes every text at once and plans its
+        own calls. To a Hugging Face encoder every text of every row is one sequence, whatever
+        its column: sequences of similar length share a call (plan_micro_batches), each call cut
+        (or padded) to its longest, rounded up to a multiple of PAD_MULTIPLE when longer than
+        it. A lone row's short subject and short message then take one call, not two, while a
+        long message runs alone rather than padding a short subject to its length.
         """
         rows, texts, width = input_ids.shape
         ids, mask = input_ids.reshape(rows * texts, width), attention_mask.reshape(rows * texts, width)

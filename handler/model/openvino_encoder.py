@@ -121,7 +121,9 @@ class PackedSequences(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, segment_ids: torch.Tensor, position_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        own = (segment_ids[:, :, None] == segment_ids[:, None, :]) & (segment_ids[:, None, :] > 0)
+        # Padding (segment 0) attends only to padding: a query with every key masked would turn
+        # NaN where float32's minimum rounds to -inf (bf16), and a NaN spreads to its sequence.
+        own = segment_ids[:, :, None] == segment_ids[:, None, :]
         # Additive: Hugging Face's eager and SDPA attention both take a float mask as it is.
         mask = torch.zeros(own.shape).masked_fill(~own, torch.finfo(torch.float32).min)[:, None]
         extra = {"position_ids": position_ids} if self.positions else {}
@@ -131,8 +133,8 @@ class PackedSequences(nn.Module):
 def packs_exactly(encoder: nn.Module) -> bool:
     """Whether two texts in one sequence, positions restarting, encode as each does alone (BERT: yes).
 
-    Checked, not assumed from the model type: an encoder that numbers positions itself
-    (DistilBERT) or offsets them (RoBERTa) gets one text per sequence instead.
+    Checked, not assumed from the model type: an encoder that numbers positions its own way
+    (RoBERTa: from padding_idx + 1) gets one text per sequence instead.
     """
     first, second = torch.arange(5, 10)[None], torch.arange(20, 27)[None]
     packed = PackedSequences(encoder, positions=True)
@@ -247,7 +249,7 @@ class OpenVinoEncoder(PoolingEncoder):
     def __init__(self, compiled: Any, config: Any, lookup: Int8Lookup | None = None) -> None:
         """`lookup`: the word embeddings, where the graph takes them as `inputs_embeds` (take_out_lookup)."""
         super().__init__()
-        self.config = config  # the network reads max_position_embeddings from it
+        self.config = config  # its hidden_size: the width of a pooled text
         self.compiled = compiled
         self.lookup = lookup
         self.packs = packs(compiled)
@@ -260,9 +262,7 @@ class OpenVinoEncoder(PoolingEncoder):
         ids, lengths = input_ids.numpy(), attention_mask.sum(dim=1).numpy()
         pooled = np.zeros((len(ids), self.config.hidden_size), dtype=np.float32)  # an empty text: zeros
         for call in plan_calls(ids, lengths, self.packs, self.config.hidden_size):
-            inputs = call.inputs()
-            if not self.packs:
-                del inputs["position_ids"]
+            inputs = call.inputs(self.packs)
             if self.lookup is not None:
                 inputs["inputs_embeds"] = self.lookup(call.input_ids)
             pooled[call.texts] = call.mean_pooled(request.infer(inputs, share_inputs=True)[0])

@@ -30,9 +30,10 @@ class Call:
     segment_ids: np.ndarray  # 1, 2, ... for the texts of a sequence; 0 on padding
     position_ids: np.ndarray  # each token's position within its own text
 
-    def inputs(self) -> dict[str, np.ndarray]:
-        """The arrays by input name."""
-        return {"input_ids": self.input_ids, "segment_ids": self.segment_ids, "position_ids": self.position_ids}
+    def inputs(self, positions: bool = True) -> dict[str, np.ndarray]:
+        """The arrays by input name; `positions`: with position_ids (an encoder that packs takes them)."""
+        arrays = {"input_ids": self.input_ids, "segment_ids": self.segment_ids}
+        return {**arrays, "position_ids": self.position_ids} if positions else arrays
 
     def mean_pooled(self, hidden: np.ndarray) -> np.ndarray:
         """(sequences, length, hidden) encoder output -> (texts, hidden): the mean over each text's tokens."""

@@ -40,19 +40,18 @@ def encoder_inputs(
 ) -> list[dict[str, Any]]:
     """NNCF's calibration items: each sequence of the encoder calls serving makes, `rows_per_item` rows at a time.
 
-    A sequence is cut to its texts: padding tokens attend to nothing, and their activations
-    would widen the int8 ranges for tokens no answer reads.
+    A sequence is cut to its texts: padding tokens attend only to padding, and their activations
+    would widen the int8 ranges for tokens no answer reads (with them: 99.50% agreement, 99.67% without).
     """
     items = []
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
-    names = ove.INPUTS if packs else ove.INPUTS[:2]
     hidden = predictor.model.encoder.config.hidden_size
     for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu"), packs):
         ids, mask = (batch[k].flatten(0, 1).numpy() for k in ("input_ids", "attention_mask"))
         for call in plan_calls(ids, mask.sum(axis=1), packs, hidden):
-            inputs = call.inputs()
+            inputs = call.inputs(packs)
             for row, filled in enumerate((call.segment_ids > 0).sum(axis=1)):
-                items.append({k: inputs[k][row : row + 1, :filled] for k in names})
+                items.append({k: v[row : row + 1, :filled] for k, v in inputs.items()})
     return items
 
 

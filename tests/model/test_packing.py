@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModel, BertConfig, RobertaConfig
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
 
 from handler.model import openvino_encoder as ove
 from handler.model.packing import SEQUENCE_MULTIPLE, TARGET_TOKENS, layout, pack, plan_calls
@@ -60,19 +62,41 @@ def test_without_packing_each_text_is_a_sequence_and_similar_lengths_share_a_cal
 
 
 TINY = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+DISTILBERT = {"vocab_size": 64, "dim": 16, "n_layers": 1, "n_heads": 2, "hidden_dim": 32}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=12), st.booleans())
+def test_every_text_is_encoded_once_and_pooled_over_its_own_tokens(lengths: list[int], packs: bool) -> None:
+    ids = padded([max(n, 1) for n in lengths])
+    calls = plan_calls(ids, np.array(lengths), packs, hidden=16)
+    texts = sorted(i for call in calls for i in call.texts.tolist())
+    assert texts == [i for i, n in enumerate(lengths) if n > 0]
+    for call in calls:
+        hidden = call.input_ids[..., None].astype(np.float64)  # a token's vector: its id
+        expected = [ids[i, : lengths[i]].mean() for i in call.texts]
+        np.testing.assert_allclose(call.mean_pooled(hidden)[:, 0], expected)
 
 
 # RoBERTa numbers positions from padding_idx + 1: restarted at 0, a packed text would differ.
-@pytest.mark.parametrize(("config", "expected"), [(BertConfig(**TINY), True), (RobertaConfig(**TINY), False)])
+# transformers 5's DistilBERT takes position_ids as BERT does.
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [(BertConfig(**TINY), True), (DistilBertConfig(**DISTILBERT), True), (RobertaConfig(**TINY), False)],
+)
 def test_only_an_encoder_whose_texts_encode_the_same_packed_packs(config, expected: bool) -> None:
     torch.manual_seed(0)
     encoder = AutoModel.from_config(config).eval()
     assert ove.packs_exactly(encoder) is expected
     compiled = ove.compile_encoder(ove.convert(encoder), "f32", 1)
-    ids = torch.randint(1, 64, (3, 9))
-    mask = (torch.arange(9) < torch.tensor([[9], [4], [6]])).long()
+    lengths = torch.tensor([9, 0, 3, 150, 120, 4])  # packed: 150 alone, the rest beside 120; an empty text
+    ids = torch.randint(1, 64, (len(lengths), 150))
+    mask = (torch.arange(150) < lengths[:, None]).long()
     served = ove.OpenVinoEncoder(compiled, encoder.config)(ids, mask)
-    with torch.no_grad():  # each text alone in torch, its mean over its own tokens
-        alone = [encoder(input_ids=ids[i : i + 1, :n]).last_hidden_state.mean(dim=1) for i, n in enumerate(mask.sum(1))]
+    with torch.no_grad():  # each text alone in torch, its mean over its own tokens; an empty text: zeros
+        alone = [
+            encoder(input_ids=ids[i : i + 1, :n]).last_hidden_state.mean(dim=1) if n else torch.zeros(1, 16)
+            for i, n in enumerate(lengths.tolist())
+        ]
     assert ove.packs(compiled) is expected
     torch.testing.assert_close(served, torch.cat(alone), atol=1e-5, rtol=1e-4)
