@@ -18,6 +18,10 @@ TARGET_TOKENS = 128
 # 1,449 MB, multiple of 8 945 MB, of 16 796 MB; side by side in one process the 1-row p50 was
 # 7.5 / 7.5 / 7.1 ms and 16 random rows 153 / 167 / 184 rows/s (32: 7.6 ms, 181 rows/s).
 SEQUENCE_MULTIPLE = 16
+# No sequence is made longer than this: beyond 512 keys OpenVINO's CPU attention takes another
+# path, and a text packed there moved by 3e-7 in f32 and 5e-3 in int8 (its pooled vector) from
+# its answer alone; up to 512 it is bit-identical (example model, a 138-token text behind fillers).
+MAX_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,15 @@ def pack(lengths: Sequence[int], hidden: int) -> list[list[int]]:
     """Texts (by position in `lengths`) grouped into sequences, at the least estimated work.
 
     First fit, longest text first, into sequences of TARGET_TOKENS (or the longest text); or all
-    in one sequence where that costs less, as a lone row's short subject and long message do.
+    in one sequence where that costs less and fits MAX_TOKENS, as a lone row's short subject and
+    long message do.
     Every sequence is padded to the fullest; attention adds length / (6 x hidden) per token to
     the layers' dense work.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    options = [first_fit(lengths, order, max(TARGET_TOKENS, lengths[order[0]])), [order]]
+    options = [first_fit(lengths, order, max(TARGET_TOKENS, lengths[order[0]]))]
+    if sum(lengths) <= MAX_TOKENS:
+        options.append([order])
 
     def work(sequences: list[list[int]]) -> float:
         longest = max(sum(lengths[i] for i in seq) for seq in sequences)

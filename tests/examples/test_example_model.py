@@ -16,7 +16,7 @@ from handler import Predictor
 from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE
 from handler.model.openvino_encoder import INT8_IR, current_ir, read_card
 from handler.training.trainer import evaluate
-from tests.helpers import assert_batch_independent
+from tests.helpers import TOLERANCE, assert_batch_independent
 
 
 @pytest.fixture(scope="module")
@@ -75,3 +75,21 @@ def test_this_cpus_default_keeps_fp32s_labels_and_ignores_batch_mates(example: P
     agreement = (auto.forward(features).argmax(1) == example.forward(features).argmax(1)).mean()
     assert agreement >= 0.995, f"auto = {auto.execution.value} here: {agreement:.2%} of labels equal fp32's"
     assert_batch_independent(auto, features.take(np.arange(160)))
+
+
+def test_the_default_answers_rows_in_any_batch_as_in_one_call(example_dir: Path) -> None:
+    """As TorchServe gathers single-row requests: held-out rows in random batches of 1-8, each answer
+    within float noise (TOLERANCE) of the same rows in one call; int8 turns a kernel's rounding
+    difference into a quantization step, so a packed text's path must not change with its mates."""
+    test = pd.read_csv(example_dir / "data" / "test.csv", dtype=str, keep_default_na=False)
+    auto = Predictor.from_dir(example_dir, execution="auto")
+    features = auto.preprocess(test[auto.columns].sample(120, random_state=3))
+    together = auto.forward(features)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        order, start = rng.permutation(len(features)), 0
+        while start < len(order):
+            rows = order[start : start + int(rng.integers(1, 9))]
+            start += len(rows)
+            worst = np.abs(auto.forward(features.take(rows)) - together[rows]).max()
+            assert worst < TOLERANCE, f"{auto.execution.value}: rows {rows.tolist()} moved by {worst:.2e}"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
 
 from handler.model import openvino_encoder as ove
-from handler.model.packing import SEQUENCE_MULTIPLE, TARGET_TOKENS, layout, pack, plan_calls
+from handler.model.packing import MAX_TOKENS, SEQUENCE_MULTIPLE, TARGET_TOKENS, layout, pack, plan_calls
 
 
 def padded(lengths: list[int]) -> np.ndarray:
@@ -23,6 +23,16 @@ def padded(lengths: list[int]) -> np.ndarray:
 
 def test_a_lone_rows_short_subject_and_long_message_share_one_sequence() -> None:
     assert pack([4, 300], hidden=384) == [[1, 0]]
+    # Past MAX_TOKENS OpenVINO's attention takes another path and a packed text's answer moves.
+    assert pack([20, 500], hidden=384) == [[1], [0]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, MAX_TOKENS), min_size=1, max_size=40))
+def test_no_sequence_is_longer_than_the_bound(lengths: list[int]) -> None:
+    sequences = pack(lengths, hidden=384)
+    assert sorted(i for seq in sequences for i in seq) == list(range(len(lengths)))
+    assert max(sum(lengths[i] for i in seq) for seq in sequences) <= MAX_TOKENS
 
 
 def test_many_texts_fill_sequences_up_to_the_target() -> None:
