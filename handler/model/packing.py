@@ -46,7 +46,9 @@ class Call:
         return np.add.reduceat(tokens, starts, axis=0) / self.lengths[:, None].astype(hidden.dtype)
 
 
-def plan_calls(input_ids: np.ndarray, lengths: np.ndarray, packs: bool, hidden: int) -> list[Call]:
+def plan_calls(
+    input_ids: np.ndarray, lengths: np.ndarray, packs: bool, hidden: int, bound: int | None = MAX_TOKENS
+) -> list[Call]:
     """The calls that encode every non-empty text of (texts, width) `input_ids`, each text's tokens first.
 
     Packing (`packs`: the encoder restarts positions per text and takes a mask per token pair)
@@ -58,25 +60,25 @@ def plan_calls(input_ids: np.ndarray, lengths: np.ndarray, packs: bool, hidden: 
     if not len(present):
         return []
     if packs:
-        groups = [pack([int(n) for n in lengths[present]], hidden)]
+        groups = [pack([int(n) for n in lengths[present]], hidden, bound)]
     else:
         chunks = plan_micro_batches(lengths[present], len(present), len(present) * input_ids.shape[1])
         groups = [[[int(i)] for i in chunk] for chunk in chunks]
     return [layout(input_ids, lengths, [[int(present[i]) for i in seq] for seq in group]) for group in groups]
 
 
-def pack(lengths: Sequence[int], hidden: int) -> list[list[int]]:
+def pack(lengths: Sequence[int], hidden: int, bound: int | None = MAX_TOKENS) -> list[list[int]]:
     """Texts (by position in `lengths`) grouped into sequences, at the least estimated work.
 
     First fit, longest text first, into sequences of TARGET_TOKENS (or the longest text); or all
-    in one sequence where that costs less and fits MAX_TOKENS, as a lone row's short subject and
+    in one sequence where that costs less and fits `bound`, as a lone row's short subject and
     long message do.
     Every sequence is padded to the fullest; attention adds length / (6 x hidden) per token to
     the layers' dense work.
     """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     options = [first_fit(lengths, order, max(TARGET_TOKENS, lengths[order[0]]))]
-    if sum(lengths) <= MAX_TOKENS:
+    if bound is None or sum(lengths) <= bound:
         options.append([order])
 
     def work(sequences: list[list[int]]) -> float:

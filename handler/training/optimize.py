@@ -42,13 +42,16 @@ def encoder_inputs(
 
     A sequence is cut to its texts: padding tokens attend only to padding, and their activations
     would widen the int8 ranges for tokens no answer reads (with them: 99.50% agreement, 99.67% without).
+    NNCF takes ranges per item, so how texts are grouped moves the result; measured on the example
+    (validation / held-out label agreement): 8 rows packed with no length bound 99.67% / 99.83%,
+    bounded at serving's 512 tokens 99.67 / 99.00, 16 rows 99.50 / 98.83, a text each 99.50 / 99.33.
     """
     items = []
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
     hidden = predictor.model.encoder.config.hidden_size
     for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu"), packs):
         ids, mask = (batch[k].flatten(0, 1).numpy() for k in ("input_ids", "attention_mask"))
-        for call in plan_calls(ids, mask.sum(axis=1), packs, hidden):
+        for call in plan_calls(ids, mask.sum(axis=1), packs, hidden, bound=None):
             inputs = call.inputs(packs)
             for row, filled in enumerate((call.segment_ids > 0).sum(axis=1)):
                 items.append({k: v[row : row + 1, :filled] for k, v in inputs.items()})
