@@ -39,6 +39,13 @@ class Call:
         arrays = {"input_ids": self.input_ids, "segment_ids": self.segment_ids}
         return {**arrays, "position_ids": self.position_ids} if positions else arrays
 
+    def padded(self, length: int) -> Call:
+        """The same call with its sequences padded to `length` tokens."""
+        wider = [
+            np.pad(a, ((0, 0), (0, length - a.shape[1]))) for a in (self.input_ids, self.segment_ids, self.position_ids)
+        ]
+        return Call(self.texts, self.lengths, *wider)
+
     def mean_pooled(self, hidden: np.ndarray) -> np.ndarray:
         """(sequences, length, hidden) encoder output -> (texts, hidden): the mean over each text's tokens."""
         tokens = hidden[self.segment_ids > 0]  # row-major: every text's tokens, in layout order

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from handler.features.pipeline import Features
 from handler.inference.batching import iter_micro_batches
 from handler.inference.predictor import Predictor
 from handler.model import openvino_encoder as ove
-from handler.model.packing import plan_calls
+from handler.model.packing import MAX_TOKENS, Call, plan_calls
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class OptimizeReport:
     agreement: float  # share of validation rows whose int8 label equals fp32's
     min_agreement: float
     accepted: bool  # int8 written: its agreement reached min_agreement
+    fixed_lengths: list[int]  # a lone row's sequence lengths that get a graph of their own (lone_row_lengths)
     seconds: float
     versions: dict[str, str]
 
@@ -47,15 +49,30 @@ def encoder_inputs(
     bounded at serving's 512 tokens 99.67 / 99.00, 16 rows 99.50 / 98.83, a text each 99.50 / 99.33.
     """
     items = []
+    for call in served_calls(predictor, features, packs, rows_per_item, bound=None):
+        inputs = call.inputs(packs)
+        for row, filled in enumerate((call.segment_ids > 0).sum(axis=1)):
+            items.append({k: v[row : row + 1, :filled] for k, v in inputs.items()})
+    return items
+
+
+def lone_row_lengths(predictor: Predictor, features: Features, packs: bool) -> list[int]:
+    """The commonest lengths of a lone row's one sequence (FIXED_GRAPHS of them): serving fixes a graph at each."""
+    counts = Counter(
+        call.input_ids.shape[1] for call in served_calls(predictor, features, packs, 1) if len(call.input_ids) == 1
+    )
+    return sorted(length for length, _ in counts.most_common(ove.FIXED_GRAPHS))
+
+
+def served_calls(
+    predictor: Predictor, features: Features, packs: bool, rows: int, bound: int | None = MAX_TOKENS
+) -> Iterator[Call]:
+    """The encoder calls that serving `features` `rows` rows at a time makes (sequences up to `bound` tokens)."""
     pad = predictor.artifacts.pipeline.tokenizer.pad_id
     hidden = predictor.model.encoder.config.hidden_size
-    for _, batch in iter_micro_batches(features, pad, rows_per_item, 1 << 30, torch.device("cpu"), packs):
+    for _, batch in iter_micro_batches(features, pad, rows, 1 << 30, torch.device("cpu"), packs):
         ids, mask = (batch[k].flatten(0, 1).numpy() for k in ("input_ids", "attention_mask"))
-        for call in plan_calls(ids, mask.sum(axis=1), packs, hidden, bound=None):
-            inputs = call.inputs(packs)
-            for row, filled in enumerate((call.segment_ids > 0).sum(axis=1)):
-                items.append({k: v[row : row + 1, :filled] for k, v in inputs.items()})
-    return items
+        yield from plan_calls(ids, mask.sum(axis=1), packs, hidden, bound)
 
 
 def label_agreement(
@@ -101,7 +118,8 @@ def optimize(
     model = ove.convert(predictor.model.encoder)
     versions = {"openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__}
 
-    items = encoder_inputs(predictor, predictor.preprocess(list(calibration)), ove.packs(model))
+    features = predictor.preprocess(list(calibration))
+    items = encoder_inputs(predictor, features, ove.packs(model))
     held = predictor.preprocess(list(validation))
     reference = predictor.forward(held).argmax(axis=1)
     validate = label_agreement(predictor, held, reference)
@@ -125,6 +143,7 @@ def optimize(
         agreement=agreement,
         min_agreement=min_agreement,
         accepted=agreement >= min_agreement,
+        fixed_lengths=lone_row_lengths(predictor, features, ove.packs(model)),
         seconds=round(time.perf_counter() - began, 1),
         versions=versions,
     )

@@ -1,0 +1,66 @@
+"""The OpenVINO encoder's graphs fixed at a lone row's commonest lengths: used where they fit, kept only if exact."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, BertConfig
+
+from handler.model import openvino_encoder as ove
+
+TINY = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
+
+
+def tiny_encoder(seed: int) -> torch.nn.Module:
+    """A random tiny BERT."""
+    torch.manual_seed(seed)
+    return AutoModel.from_config(BertConfig(**TINY)).eval()
+
+
+@pytest.fixture(scope="module")
+def converted() -> tuple[torch.nn.Module, object]:
+    """A tiny BERT and its OpenVINO model."""
+    encoder = tiny_encoder(0)
+    return encoder, ove.convert(encoder)
+
+
+def lone(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row's texts as (texts, width) ids and mask."""
+    ids = torch.randint(1, 64, (len(lengths), max(lengths)), generator=torch.Generator().manual_seed(sum(lengths)))
+    return ids, (torch.arange(max(lengths)) < torch.tensor(lengths)[:, None]).long()
+
+
+def test_a_lone_sequence_runs_on_the_graph_fixed_for_it_and_answers_as_the_dynamic_graph(converted) -> None:
+    encoder, model = converted
+    dynamic = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    fixed = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    fixed.fix(model, [32, 48], 1)
+    assert sorted(fixed.fixed) == [32, 48]
+    # Sequences of 32 and 48 tokens (texts padded to a multiple of 16) take their own graphs, one
+    # of 16 is padded up to 32's, and one of 64 (no graph 16 or fewer tokens longer) the dynamic graph.
+    for lengths in ([5], [3, 9], [20], [2, 25], [40], [12, 40]):
+        ids, mask = lone(lengths)
+        np.testing.assert_array_equal(fixed(ids, mask).numpy(), dynamic(ids, mask).numpy())
+    assert sorted(fixed._local.requests) == [0, 32, 48]  # 0: the dynamic graph
+
+
+def test_several_rows_share_the_dynamic_graph(converted) -> None:
+    encoder, model = converted
+    fixed = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    fixed.fix(model, [32], 1)
+    ids, mask = lone([30, 31, 29, 28, 27])  # more than one sequence: no fixed graph takes them
+    fixed(ids, mask)
+    assert sorted(fixed._local.requests) == [0]
+
+
+def test_a_fixed_graph_that_answers_otherwise_is_not_kept(converted, caplog) -> None:
+    """A graph of other weights stands in for kernels that round otherwise on some CPU."""
+    encoder, model = converted
+    served = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    with caplog.at_level(logging.WARNING):
+        served.fix(ove.convert(tiny_encoder(1)), [32], 1)
+    assert served.fixed == {}
+    assert "fixed at 32 tokens answered unlike the dynamic one" in caplog.text
