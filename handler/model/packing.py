@@ -41,10 +41,13 @@ class Call:
 
     def padded(self, length: int) -> Call:
         """The same call with its sequences padded to `length` tokens."""
-        wider = [
-            np.pad(a, ((0, 0), (0, length - a.shape[1]))) for a in (self.input_ids, self.segment_ids, self.position_ids)
-        ]
-        return Call(self.texts, self.lengths, *wider)
+
+        def wider(array: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(array), length), array.dtype)  # np.pad took ~40 us an array
+            out[:, : array.shape[1]] = array
+            return out
+
+        return Call(self.texts, self.lengths, wider(self.input_ids), wider(self.segment_ids), wider(self.position_ids))
 
     def mean_pooled(self, hidden: np.ndarray) -> np.ndarray:
         """(sequences, length, hidden) encoder output -> (texts, hidden): the mean over each text's tokens."""
