@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from torch import nn
 from handler.errors import ArtifactError
 from handler.model import MODEL_FILE
 from handler.model.network import PoolingEncoder
-from handler.model.packing import SEQUENCE_MULTIPLE, Call, layout, plan_calls
+from handler.model.packing import MAX_TOKENS, SEQUENCE_MULTIPLE, Call, plan_calls
 
 # The int8 encoder inside the model directory, beside model.pth: OpenVINO IR (XML + raw weights,
 # no pickle) and a JSON card naming the weights it was made from and the agreement it reached.
@@ -32,11 +32,12 @@ INT8_IR = "encoder-int8.xml"
 INPUTS = ("input_ids", "segment_ids", "position_ids")  # packing.Call's arrays
 # The inputs an IR takes: a card of another format is an IR made before packing, not used.
 IR_FORMAT = 2
-# A lone row's sequence runs on a graph compiled for its length, where the card names one: the
-# CPU plugin re-prepares every node when a graph's input shape changes (~1 ms of a 32-token
-# row's 2.5), and lone rows change length from request to request. Example int8, 2-core EPYC,
-# held-out rows alone in random order, encoder call p50: 4.24 ms dynamic, 3.07 with graphs for
-# 32 and 48 tokens (~22 MB of memory each: weights are repacked per compiled graph).
+# A lone row's sequence runs on a graph compiled for its length, where the card's `fixed_lengths`
+# names one (bsm optimize: the commonest widths of its calibration rows alone): the CPU plugin
+# re-prepares every node when a graph's input shape changes (~1 ms of a 32-token row's 2.5),
+# and lone rows change length from request to request. Example int8, 2-core EPYC, held-out rows
+# alone in random order, encoder call p50: 4.24 ms dynamic, 3.07 with graphs for 32 and 48
+# tokens (22-30 MB of memory each: the plugin repacks weights per compiled graph).
 FIXED_GRAPHS = 2
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def take_out_lookup(model: Any) -> tuple[Any, Int8Lookup | None]:
     Compiled, OpenVINO keeps the table as float: 30522 x 384 x 4 bytes per worker for the example.
     Kept int8 here and dequantized per looked-up row, it costs a quarter, with the numbers NNCF
     validated (the graph's own Multiply(Convert(int8), scale)). The model as it is, and no lookup,
-    where its table is not in that form.
+    where its table is not in that form; otherwise `model` itself is edited (pass a clone to keep it).
     """
     ov = openvino()
     for gather in model.get_ordered_ops():
@@ -274,7 +275,7 @@ class OpenVinoEncoder(PoolingEncoder):
         self.compiled = compiled
         self.lookup = lookup
         self.packs = packs(compiled)
-        self.fixed: dict[int, Any] = {}  # length -> a graph for one sequence of it (fix)
+        self.fixed: dict[int, Any] = {}  # length -> a graph compiled for one sequence of it (fix)
         self._local = threading.local()  # an infer request serves one call at a time: one per thread
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -286,9 +287,8 @@ class OpenVinoEncoder(PoolingEncoder):
 
     def encode(self, call: Call) -> np.ndarray:
         """One call's texts, mean-pooled: on a fixed graph where one takes its sequence, else the dynamic one."""
-        sequences, width = call.input_ids.shape
-        length = min((n for n in self.fixed if sequences == 1 and width <= n <= width + SEQUENCE_MULTIPLE), default=0)
-        return self.run(self.request(length), call.padded(length) if length else call)
+        length = graph_length(call.input_ids.shape, self.fixed)
+        return self.run(self.request(length), call if length is None else call.padded(length))
 
     def run(self, request: Any, call: Call) -> np.ndarray:
         """`call`'s texts through one infer request, mean-pooled."""
@@ -297,36 +297,82 @@ class OpenVinoEncoder(PoolingEncoder):
             inputs["inputs_embeds"] = self.lookup(call.input_ids)
         return call.mean_pooled(request.infer(inputs, share_inputs=True)[0])
 
-    def request(self, length: int) -> Any:
-        """This thread's infer request on the graph for `length` (0: the dynamic graph)."""
-        requests = self._local.__dict__.setdefault("requests", {})
+    def request(self, length: int | None) -> Any:
+        """This thread's infer request on the graph fixed at `length` (None: the dynamic graph)."""
+        requests = getattr(self._local, "requests", None)
+        if requests is None:
+            requests = self._local.requests = {}
         if length not in requests:
-            requests[length] = (self.fixed[length] if length else self.compiled).create_infer_request()
+            requests[length] = (self.compiled if length is None else self.fixed[length]).create_infer_request()
         return requests[length]
 
-    def fix(self, model: Any, lengths: Sequence[int], threads: int) -> None:
-        """Compile a graph for one sequence of each length; keep those that answer as the dynamic graph does."""
+    def fix(self, model: Any, lengths: Sequence[int], threads: int, calls: Sequence[Call] = ()) -> None:
+        """Compile `model` for one sequence of each length; keep the graphs that answer as the dynamic one does.
+
+        Checked on this CPU, not assumed: a fixed shape may take other kernels (the example's IR
+        fixed at 64 tokens moved pooled vectors by 0.008 on held-out rows; at 32 and 48 it was
+        bit-identical). Checked on random lone sequences each graph takes and on `calls` (bsm
+        optimize passes its calibration rows, each alone).
+        """
         for length in lengths:
             graph = compile_encoder(model, "f32", threads, length)
-            if self.answers_as_dynamic(graph, length):
+            taken = [c for c in calls if graph_length(c.input_ids.shape, [length]) == length]
+            if self.answers_as_dynamic(graph, length, [*self.lone_sequences(length), *taken]):
                 self.fixed[length] = graph
             else:
                 log.warning("a graph fixed at %d tokens answered unlike the dynamic one on this CPU: not used", length)
 
-    def answers_as_dynamic(self, graph: Any, length: int) -> bool:
-        """Whether texts that a graph fixed at `length` would take encode on it bit-identically to the dynamic graph.
+    def lone_sequences(self, length: int, draws: int = 6) -> list[Call]:
+        """Lone sequences a graph fixed at `length` takes: one text or two, random ids, filling it or a step less."""
+        rng = np.random.default_rng(length)
+        calls = []
+        for width in (length, length - SEQUENCE_MULTIPLE):
+            for texts in (1, 2):
+                for _ in range(draws if width >= texts else 0):
+                    total = int(rng.integers(max(width - SEQUENCE_MULTIPLE + 1, texts), width + 1))
+                    first = int(rng.integers(1, total)) if texts == 2 else total
+                    lengths = np.array([first, total - first][:texts])
+                    ids = rng.integers(1, self.config.vocab_size, (texts, total))
+                    plan = plan_calls(ids, lengths, self.packs, self.config.hidden_size)
+                    calls += [c for c in plan if graph_length(c.input_ids.shape, [length]) == length]
+        return calls
 
-        Checked on this CPU, not assumed: a fixed shape may take other kernels (at 64 tokens the
-        example's pooled vectors moved by 0.008; at 32 and 48 they were bit-identical).
-        """
+    def answers_as_dynamic(self, graph: Any, length: int, calls: Sequence[Call]) -> bool:
+        """Whether every call, padded to `length` on `graph`, encodes bit-identically to the dynamic graph."""
         fixed, dynamic = graph.create_infer_request(), self.compiled.create_infer_request()
-        cases = [[length], [length - 7], [length // 2, length - length // 2 - 3], [length - SEQUENCE_MULTIPLE - 5]]
-        for lengths in (c for c in cases if min(c) > 0):
-            ids = np.arange(len(lengths) * length).reshape(len(lengths), length) * 7919 % self.config.vocab_size
-            call = layout(ids, np.array(lengths), [list(range(len(lengths)))])
-            if not np.array_equal(self.run(fixed, call.padded(length)), self.run(dynamic, call)):
-                return False
-        return True
+        return bool(calls) and all(
+            np.array_equal(self.run(fixed, call.padded(length)), self.run(dynamic, call)) for call in calls
+        )
+
+
+def graph_length(shape: tuple[int, ...], lengths: Iterable[int]) -> int | None:
+    """The fixed graph a call of (sequences, width) arrays runs on: the shortest of `lengths` at most a step wider.
+
+    None, the dynamic graph, for several sequences or where no graph fits (padding a sequence
+    by more than SEQUENCE_MULTIPLE tokens costs more than a shape change).
+    """
+    sequences, width = shape
+    fitting = [n for n in lengths if width <= n <= width + SEQUENCE_MULTIPLE]
+    return min(fitting) if sequences == 1 and fitting else None
+
+
+def usable_lengths(raw: Any) -> list[int]:
+    """The card's `fixed_lengths` a graph can serve: distinct multiples of SEQUENCE_MULTIPLE up to MAX_TOKENS."""
+    values = raw if isinstance(raw, list) else []
+    usable = sorted({n for n in values if type(n) is int and 0 < n <= MAX_TOKENS and n % SEQUENCE_MULTIPLE == 0})
+    if raw is not None and (values is not raw or len(usable) != len(values) or len(usable) > FIXED_GRAPHS):
+        log.warning("fixed_lengths %r in the IR card: only %s used", raw, usable[:FIXED_GRAPHS])
+    return usable[:FIXED_GRAPHS]
+
+
+def int8_encoder(
+    model: Any, config: Any, threads: int, lengths: Sequence[int] = (), calls: Sequence[Call] = ()
+) -> OpenVinoEncoder:
+    """An int8 model as a worker serves it: word lookup outside the graph, f32 elsewhere, graphs fixed at `lengths`."""
+    graph, lookup = take_out_lookup(model)
+    encoder = OpenVinoEncoder(compile_encoder(graph, "f32", threads), config, lookup)
+    encoder.fix(graph, lengths, threads, calls)
+    return encoder
 
 
 def load(
@@ -346,7 +392,5 @@ def load_int8(model_dir: str | os.PathLike[str] | None, config: Any, threads: in
             f"execution openvino-int8 needs {Path(model_dir or '.') / IR_FOLDER / INT8_IR} made from this "
             "model.pth: run `bsm optimize MODEL_DIR --data TRAIN.csv --validation VALID.csv`"
         )
-    model, lookup = take_out_lookup(openvino().Core().read_model(ir))
-    encoder = OpenVinoEncoder(compile_encoder(model, "f32", threads), config, lookup)
-    encoder.fix(model, (read_card(model_dir, INT8_IR) or {}).get("fixed_lengths", []), threads)
-    return encoder
+    lengths = usable_lengths((read_card(model_dir, INT8_IR) or {}).get("fixed_lengths"))
+    return int8_encoder(openvino().Core().read_model(ir), config, threads, lengths)

@@ -32,7 +32,7 @@ class OptimizeReport:
     agreement: float  # share of validation rows whose int8 label equals fp32's
     min_agreement: float
     accepted: bool  # int8 written: its agreement reached min_agreement
-    fixed_lengths: list[int]  # a lone row's sequence lengths that get a graph of their own (lone_row_lengths)
+    fixed_lengths: list[int]  # a lone row's commonest sequence widths, each served by a graph fixed at it
     seconds: float
     versions: dict[str, str]
 
@@ -56,12 +56,15 @@ def encoder_inputs(
     return items
 
 
-def lone_row_lengths(predictor: Predictor, features: Features, packs: bool) -> list[int]:
-    """The commonest lengths of a lone row's one sequence (FIXED_GRAPHS of them): serving fixes a graph at each."""
-    counts = Counter(
-        call.input_ids.shape[1] for call in served_calls(predictor, features, packs, 1) if len(call.input_ids) == 1
-    )
-    return sorted(length for length, _ in counts.most_common(ove.FIXED_GRAPHS))
+def lone_calls(predictor: Predictor, features: Features, packs: bool) -> list[Call]:
+    """The encoder calls of each row served alone that hold one sequence (what a fixed graph takes)."""
+    return [call for call in served_calls(predictor, features, packs, 1) if len(call.input_ids) == 1]
+
+
+def commonest_widths(calls: Sequence[Call]) -> list[int]:
+    """The FIXED_GRAPHS commonest sequence widths among `calls`, ascending."""
+    counts = Counter(call.input_ids.shape[1] for call in calls)
+    return sorted(width for width, _ in counts.most_common(ove.FIXED_GRAPHS))
 
 
 def served_calls(
@@ -119,7 +122,8 @@ def optimize(
     versions = {"openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__}
 
     features = predictor.preprocess(list(calibration))
-    items = encoder_inputs(predictor, features, ove.packs(model))
+    packs = ove.packs(model)
+    items = encoder_inputs(predictor, features, packs)
     held = predictor.preprocess(list(validation))
     reference = predictor.forward(held).argmax(axis=1)
     validate = label_agreement(predictor, held, reference)
@@ -135,6 +139,10 @@ def optimize(
     )
     # Measured again under the serving config (f32 hint), not NNCF's own compile.
     agreement = validate(ove.compile_encoder(quantized, "f32", torch.get_num_threads()), [])
+    # Graphs fixed at a lone row's commonest widths, kept where every calibration row alone answers as before.
+    lone = lone_calls(predictor, features, packs)
+    threads, config = torch.get_num_threads(), predictor.model.encoder.config
+    served = ove.int8_encoder(quantized.clone(), config, threads, commonest_widths(lone), lone)  # it edits the model
     report = OptimizeReport(
         weights_sha256=fingerprint,
         format=ove.IR_FORMAT,
@@ -143,7 +151,7 @@ def optimize(
         agreement=agreement,
         min_agreement=min_agreement,
         accepted=agreement >= min_agreement,
-        fixed_lengths=lone_row_lengths(predictor, features, ove.packs(model)),
+        fixed_lengths=sorted(served.fixed),
         seconds=round(time.perf_counter() - began, 1),
         versions=versions,
     )

@@ -40,20 +40,42 @@ def test_a_lone_sequence_runs_on_the_graph_fixed_for_it_and_answers_as_the_dynam
     fixed.fix(model, [32, 48], 1)
     assert sorted(fixed.fixed) == [32, 48]
     # Sequences of 32 and 48 tokens (texts padded to a multiple of 16) take their own graphs, one
-    # of 16 is padded up to 32's, and one of 64 (no graph 16 or fewer tokens longer) the dynamic graph.
-    for lengths in ([5], [3, 9], [20], [2, 25], [40], [12, 40]):
+    # of 16 is padded up to 32's, one of 64 and two sequences take the dynamic graph.
+    for lengths in ([5], [3, 9], [20], [2, 25], [40], [12, 40], [100, 100]):
         ids, mask = lone(lengths)
         np.testing.assert_array_equal(fixed(ids, mask).numpy(), dynamic(ids, mask).numpy())
-    assert sorted(fixed._local.requests) == [0, 32, 48]  # 0: the dynamic graph
+    assert set(fixed._local.requests) == {None, 32, 48}  # None: the dynamic graph
 
 
-def test_several_rows_share_the_dynamic_graph(converted) -> None:
-    encoder, model = converted
-    fixed = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
-    fixed.fix(model, [32], 1)
-    ids, mask = lone([30, 31, 29, 28, 27])  # more than one sequence: no fixed graph takes them
-    fixed(ids, mask)
-    assert sorted(fixed._local.requests) == [0]
+@pytest.mark.parametrize(
+    ("shape", "lengths", "expected"),
+    [
+        ((1, 32), [32, 48], 32),
+        ((1, 16), [32, 48], 32),  # padded up a step: cheaper than a shape change
+        ((1, 48), [32, 48], 48),
+        ((1, 64), [32, 48], None),
+        ((1, 16), [48], None),  # two steps: the padding would cost more
+        ((2, 32), [32, 48], None),  # several sequences
+        ((1, 32), [], None),
+    ],
+)
+def test_which_graph_a_call_runs_on(shape: tuple[int, int], lengths: list[int], expected: int | None) -> None:
+    assert ove.graph_length(shape, lengths) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([48, 32], [32, 48]),
+        (None, []),  # a card from before fixed graphs
+        ([], []),
+        ([40, 32, 0, -16, 528, "32", 32.0], [32]),  # not a multiple of 16, out of range, not an int
+        ([16, 32, 48], [16, 32]),  # FIXED_GRAPHS at most
+        ("32", []),
+    ],
+)
+def test_only_lengths_a_graph_can_serve_are_taken_from_the_card(raw: object, expected: list[int]) -> None:
+    assert ove.usable_lengths(raw) == expected
 
 
 def test_a_fixed_graph_that_answers_otherwise_is_not_kept(converted, caplog) -> None:
@@ -64,3 +86,10 @@ def test_a_fixed_graph_that_answers_otherwise_is_not_kept(converted, caplog) -> 
         served.fix(ove.convert(tiny_encoder(1)), [32], 1)
     assert served.fixed == {}
     assert "fixed at 32 tokens answered unlike the dynamic one" in caplog.text
+
+
+def test_the_check_covers_one_and_two_texts_filling_a_graph_or_a_step_less(converted) -> None:
+    encoder, model = converted
+    served = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    calls = served.lone_sequences(48)
+    assert {(len(c.texts), c.input_ids.shape[1]) for c in calls} == {(1, 48), (2, 48), (1, 32), (2, 32)}

@@ -88,6 +88,15 @@ def test_every_text_is_encoded_once_and_pooled_over_its_own_tokens(lengths: list
         np.testing.assert_allclose(call.mean_pooled(hidden)[:, 0], expected)
 
 
+def test_a_call_padded_wider_pools_the_same_texts_the_same() -> None:
+    call = plan_calls(padded([5, 3]), np.array([5, 3]), packs=True, hidden=16)[0]
+    wider = call.padded(48)
+    assert wider.input_ids.shape == wider.segment_ids.shape == wider.position_ids.shape == (1, 48)
+    assert not wider.input_ids[:, 16:].any() and not wider.segment_ids[:, 16:].any()
+    hidden = wider.input_ids[..., None].astype(np.float64)
+    np.testing.assert_array_equal(wider.mean_pooled(hidden), call.mean_pooled(hidden[:, :16]))
+
+
 # RoBERTa numbers positions from padding_idx + 1: restarted at 0, a packed text would differ.
 # transformers 5's DistilBERT takes position_ids as BERT does.
 @pytest.mark.parametrize(
