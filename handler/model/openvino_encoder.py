@@ -372,6 +372,8 @@ def int8_encoder(
     graph, lookup = take_out_lookup(model)
     encoder = OpenVinoEncoder(compile_encoder(graph, "f32", threads), config, lookup)
     encoder.fix(graph, lengths, threads, calls)
+    if encoder.fixed:
+        log.info("OpenVINO int8: lone rows of %s tokens run on graphs fixed at that length", sorted(encoder.fixed))
     return encoder
 
 
