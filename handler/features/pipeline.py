@@ -19,6 +19,9 @@ from handler.features.schema import ColumnKind, Columns, Schema
 DEFAULT_TEXT_STEPS: tuple[str, ...] = ("unicode", "html", "email", "mask_entities", "whitespace")
 # What a derived language feature reads: the text as written, without markup, quotes or signatures.
 LANGUAGE_STEPS: tuple[str, ...] = ("unicode", "html", "email", "whitespace", "language")
+# Text steps read a text's first `window_chars` characters, by default this many per token the
+# tokenizer keeps: far more than those tokens take, so a longer field costs no more to clean.
+WINDOW_CHARS_PER_TOKEN = 64
 
 
 @dataclass
@@ -106,6 +109,7 @@ class FeaturePipeline:
         categorical: Mapping[str, OrdinalEncoder],
         numeric: Mapping[str, NumericScaler],
         derived: Mapping[str, Derived] | None = None,
+        window_chars: int | None = None,
     ) -> None:
         expected = {
             "text": schema.of_kind(ColumnKind.TEXT),
@@ -122,6 +126,11 @@ class FeaturePipeline:
         self.categorical = {name: categorical[name] for name in expected["categorical"]}
         self.numeric = {name: numeric[name] for name in expected["numeric"]}
         self.derived = dict(derived or {})
+        self.window_chars = WINDOW_CHARS_PER_TOKEN * tokenizer.max_length if window_chars is None else window_chars
+        if self.window_chars < tokenizer.max_length:
+            raise ValueError(
+                f"window_chars is {self.window_chars}, expected at least {tokenizer.max_length} (max_length)"
+            )
         self.sources: dict[str, Path] = {}  # folder name -> where its steps loaded it from (set by attach)
         for name, feature in self.derived.items():
             if name in schema.names:
@@ -194,12 +203,16 @@ class FeaturePipeline:
     ) -> dict[str, list[str]]:
         """Each text column through its cleaning steps (fitting each step first when `fit`)."""
         timings = {} if stage_ms is None else stage_ms
-        return {name: run_steps(steps, columns[name], fit, timings) for name, steps in self.text.items()}
+        return {name: run_steps(steps, self.window(columns[name]), fit, timings) for name, steps in self.text.items()}
 
     def derive(self, columns: Columns, fit: bool = False, stage_ms: dict[str, float] | None = None) -> Columns:
         """Each derived feature's categories, from its source text column."""
         timings = {} if stage_ms is None else stage_ms
-        return {n: run_steps(f.steps, columns[f.source], fit, timings) for n, f in self.derived.items()}
+        return {n: run_steps(f.steps, self.window(columns[f.source]), fit, timings) for n, f in self.derived.items()}
+
+    def window(self, texts: Sequence[str]) -> list[str]:
+        """Each text's first `window_chars` characters: all that the steps and the tokenizer read of it."""
+        return [t[: self.window_chars] for t in texts]
 
     def fit(self, columns: Columns) -> FeaturePipeline:
         """Fit every processor on validated training columns (the tokenizer only if unfitted)."""
@@ -236,6 +249,7 @@ class FeaturePipeline:
             "categorical": {name: p.to_spec() for name, p in self.categorical.items()},
             "numeric": {name: p.to_spec() for name, p in self.numeric.items()},
             "derived": {name: f.to_spec() for name, f in self.derived.items()},
+            "window_chars": self.window_chars,
         }
 
     @classmethod
@@ -251,4 +265,5 @@ class FeaturePipeline:
             categorical={n: processor_from_spec(s) for n, s in spec["categorical"].items()},  # type: ignore[misc]
             numeric={n: processor_from_spec(s) for n, s in spec["numeric"].items()},  # type: ignore[misc]
             derived={n: Derived.from_spec(s) for n, s in spec.get("derived", {}).items()},
+            window_chars=spec.get("window_chars"),  # older artifacts: the default, which rows within it never notice
         )

@@ -7,7 +7,7 @@ import pytest
 
 from handler import Predictor
 from handler.features import Tokenization
-from handler.features.pipeline import FeaturePipeline, Features
+from handler.features.pipeline import WINDOW_CHARS_PER_TOKEN, FeaturePipeline, Features
 from handler.features.schema import Column, ColumnKind, Schema
 
 
@@ -49,3 +49,24 @@ def test_processors_must_match_schema_columns() -> None:
     schema = Schema((Column("t", ColumnKind.TEXT), Column("c", ColumnKind.CATEGORICAL)))
     with pytest.raises(ValueError, match="categorical processors are for columns \\[\\], expected \\['c'\\]"):
         FeaturePipeline(schema, {"t": []}, Tokenization(), {}, {})
+
+
+def test_a_text_is_read_only_as_far_as_its_window(tiny_predictor: Predictor) -> None:
+    """Past window_chars nothing reaches the steps: a long field costs what its window costs."""
+    pipeline = tiny_predictor.artifacts.pipeline
+    window = pipeline.window_chars
+    head = ("where is my parcel? " * window)[: window - 1] + "x"
+    long = {"subject": ["hi"], "message": [head + "\n" * 50_000]}
+    assert pipeline.clean_text(long) == pipeline.clean_text({"subject": ["hi"], "message": [head]})
+    assert pipeline.clean_text({"subject": ["a" * (window + 5)], "message": [""]})["subject"] == ["a" * window]
+
+
+def test_the_window_is_recorded_and_an_older_spec_gets_the_default(tiny_predictor: Predictor) -> None:
+    pipeline = tiny_predictor.artifacts.pipeline
+    spec = pipeline.to_spec()
+    assert spec["window_chars"] == WINDOW_CHARS_PER_TOKEN * pipeline.tokenizer.max_length
+    older = {k: v for k, v in spec.items() if k != "window_chars"}
+    assert FeaturePipeline.from_spec(pipeline.schema, older).window_chars == spec["window_chars"]
+    assert FeaturePipeline.from_spec(pipeline.schema, spec | {"window_chars": 5000}).window_chars == 5000
+    with pytest.raises(ValueError, match="window_chars is 3, expected at least"):
+        FeaturePipeline.from_spec(pipeline.schema, spec | {"window_chars": 3})
