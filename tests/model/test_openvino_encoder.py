@@ -33,18 +33,39 @@ def lone(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, (torch.arange(max(lengths)) < torch.tensor(lengths)[:, None]).long()
 
 
-def test_a_lone_sequence_runs_on_the_graph_fixed_for_it_and_answers_as_the_dynamic_graph(converted) -> None:
+LONE_ROWS = ([5], [3, 9], [20], [2, 25], [40], [12, 40], [100, 100])
+
+
+def test_fixed_graphs_are_kept_where_this_cpu_answers_as_the_dynamic_graph(converted) -> None:
+    """Which graphs are kept is this CPU's own answer (AVX2-only CPUs refuse some that AVX-512 ones keep)."""
     encoder, model = converted
     dynamic = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
     fixed = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
     fixed.fix(model, [32, 48], 1)
-    assert sorted(fixed.fixed) == [32, 48]
-    # Sequences of 32 and 48 tokens (texts padded to a multiple of 16) take their own graphs, one
-    # of 16 is padded up to 32's, one of 64 and two sequences take the dynamic graph.
-    for lengths in ([5], [3, 9], [20], [2, 25], [40], [12, 40], [100, 100]):
+    for length in (32, 48):
+        graph = ove.compile_encoder(model, "f32", 1, length)
+        calls = fixed.lone_sequences(length, draws=12)  # twice the draws fix checked: others besides
+        assert (length in fixed.fixed) == fixed.answers_as_dynamic(graph, length, calls)
+    for lengths in LONE_ROWS:
         ids, mask = lone(lengths)
         np.testing.assert_array_equal(fixed(ids, mask).numpy(), dynamic(ids, mask).numpy())
-    assert set(fixed._local.requests) == {None, 32, 48}  # None: the dynamic graph
+    assert set(fixed._local.requests) == {None, *fixed.fixed}  # None: the dynamic graph
+
+
+def test_a_lone_sequence_runs_on_the_graph_fixed_for_it(converted) -> None:
+    """One sequence of 16 tokens runs padded up on 32's graph, 48 on its own; 64 tokens and two sequences dynamic."""
+    encoder, model = converted
+    routed = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
+    routed.fixed = {n: ove.compile_encoder(model, "f32", 1, n) for n in (32, 48)}  # kept whatever this CPU answers
+    graphs: list[int | None] = []
+    request = routed.request
+    routed.request = lambda length: graphs.append(length) or request(length)  # type: ignore[method-assign]
+    ran = {}
+    for lengths in ([5], [20], [40], [60], [100, 100]):
+        graphs.clear()
+        routed(*lone(lengths))
+        ran[len(lengths), max(lengths)] = graphs.copy()
+    assert ran == {(1, 5): [32], (1, 20): [32], (1, 40): [48], (1, 60): [None], (2, 100): [None]}
 
 
 @pytest.mark.parametrize(
