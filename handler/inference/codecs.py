@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from handler.errors import InvalidInput, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from handler.log_values import loggable
 from handler.registry import Registry
 
 Prediction = dict[str, Any]  # {"label", "score", "probabilities"}
@@ -282,5 +283,5 @@ def load_model_codecs(model_dir: str | os.PathLike[str]) -> Registry[Codec]:
             CODECS._items = built_in._items  # the process-wide registry stays the built-in one
     _MODEL_REGISTRIES[str(path.resolve())] = own
     added = sorted(n for n in own if n not in built_in or own.get(n) is not built_in.get(n))
-    log.info("model codecs from %s: %s", path, added or "none registered")
+    log.info("model codecs from %s: %s", loggable(path), added or "none registered")
     return own

@@ -24,6 +24,7 @@ from handler.inference.outputs import OutputField, selected_records
 from handler.inference.predictor import BatchLimits, Predictor
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.settings import ServingSettings
+from handler.log_values import loggable
 from handler.registry import Registry
 
 __all__ = ["BatchInference", "BatchStats", "Plan", "Prepared", "Request", "Response", "Served"]
@@ -153,11 +154,11 @@ class BatchInference:
         """The error answer of one request; a bug is logged with code lines only (a message may quote the data)."""
         if isinstance(exc, ServingError):
             # The message may quote a cell of the request: log only the status and kind.
-            log.info("request %s: %d %s", request.request_id, int(exc.status), type(exc).__name__)
+            log.info("request %s: %d %s", loggable(request.request_id), int(exc.status), type(exc).__name__)
             return error_response(exc, request.echo())
         log.error(
             "request %s: unexpected %s while %s:\n%s",
-            request.request_id,
+            loggable(request.request_id),
             type(exc).__name__,
             stage,
             "".join(traceback.format_tb(exc.__traceback__)),
@@ -222,7 +223,11 @@ class BatchInference:
             try:
                 responses.append(self._encode(outcome, piece))
             except Exception as exc:  # a model's own codec may fail: this request only, never its batch-mates
-                log.error("request %s: unexpected %s while writing its answer", outcome.request_id, type(exc).__name__)
+                log.error(
+                    "request %s: unexpected %s while writing its answer",
+                    loggable(outcome.request_id),
+                    type(exc).__name__,
+                )
                 responses.append(error_response(InternalError("the answer could not be written"), outcome.headers))
         return responses
 

@@ -39,6 +39,7 @@ from handler.inference.gathering import Gatherer
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.service import BatchInference
 from handler.inference.settings import ServingSettings
+from handler.log_values import loggable
 from handler.model import check_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.logs import log_with_levels
@@ -292,7 +293,7 @@ class Ingress:
             raise InvalidInput(f"model {name!r} cannot load: {reason}") from None
         finally:
             self._loading.discard(name)
-        log.info("model %s loaded from %s: %s", name, model_dir, description)
+        log.info("model %s loaded from %s: %s", loggable(name), loggable(model_dir), description)
         self.models[name] = str(model_dir)
         return _json(200, {"status": f"model {name!r} loaded"})
 

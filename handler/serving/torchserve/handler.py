@@ -16,6 +16,7 @@ from handler.errors import ArtifactError, ConfigError
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
+from handler.log_values import loggable
 from handler.model.openvino_encoder import decline_telemetry
 from handler.serving.logs import log_with_levels
 from handler.serving.torchserve import STATUS_DIR
@@ -69,7 +70,7 @@ class ModelHandler(BaseHandler):
         except Exception as exc:
             # The file and the reason, once, where an operator looks: the log and /ping.
             reason = str(exc) if isinstance(exc, (ArtifactError, ConfigError)) else f"{type(exc).__name__}: {exc}"
-            log.error("model %s cannot load: %s", context.model_name, reason)
+            log.error("model %s cannot load: %s", loggable(context.model_name), loggable(reason, 2000))
             status.parent.mkdir(parents=True, exist_ok=True)
             status.write_text(json.dumps({"model": context.model_name, "error": reason}))
             raise
@@ -90,7 +91,7 @@ class ModelHandler(BaseHandler):
         self.initialized = True
         log.info(
             "model %s ready on %s, %s, %d torch threads, in %.0f ms",
-            context.model_name,
+            loggable(context.model_name),
             self.device,
             predictor.execution.value,
             threads,
