@@ -54,3 +54,27 @@ def split_rows(rows: np.ndarray, counts: Sequence[int]) -> list[np.ndarray]:
     if sum(counts) != len(rows):
         raise ValueError(f"{len(rows)} rows cannot be split into pieces of {list(counts)}")
     return np.split(rows, np.cumsum(counts)[:-1]) if counts else []
+
+
+def plan_rounds(costs: Sequence[Sequence[int]], round_cost: int) -> list[list[tuple[int, int, int]]]:
+    """Requests' rows in rounds of at most `round_cost` (at least a row each), cheapest requests first.
+
+    `costs[request][row]` is one row's cost. A round is [(request, start, stop), ...]; a request
+    dearer than a round runs in slices over several. Between rounds a batch may stop (its time
+    budget spent): the requests left are then the dearest.
+    """
+    rounds: list[list[tuple[int, int, int]]] = []
+    room = 0
+    for request in sorted(range(len(costs)), key=lambda i: sum(costs[i])):
+        row = 0
+        while row < len(costs[request]):
+            if not rounds or room < costs[request][row]:
+                if not rounds or room < round_cost:  # a fresh round, unless this one is still empty
+                    rounds.append([])
+                    room = round_cost
+            start = row
+            while row < len(costs[request]) and (costs[request][row] <= room or row == start):
+                room -= costs[request][row]
+                row += 1
+            rounds[-1].append((request, start, row))
+    return rounds

@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 from handler.config import to_enum, to_list
-from handler.errors import ConfigError, InternalError, InvalidInput, PayloadTooLarge, ServingError
+from handler.errors import ConfigError, InternalError, InvalidInput, PayloadTooLarge, ServingError, Unavailable
 from handler.features.pipeline import Features
 from handler.features.schema import ColumnKind, Columns
 from handler.inference import codecs
-from handler.inference.batching import split_rows
+from handler.inference.batching import plan_rounds, split_rows
 from handler.inference.codecs import Codec
 from handler.inference.metrics import BatchHistograms, Sample
 from handler.inference.outputs import OutputField, selected_records
@@ -30,6 +30,7 @@ from handler.registry import Registry
 __all__ = ["BatchInference", "BatchStats", "Plan", "Prepared", "Request", "Response", "Served"]
 
 log = logging.getLogger(__name__)
+BUDGET_SHARE = 0.8  # of the engine's response timeout: the rest is for the engine's own hops and the answer
 
 
 @dataclass(frozen=True)
@@ -99,29 +100,52 @@ class Served:
     histograms: list[Sample]  # (counter, labels, increment): empty between flushes
 
 
+# Rows are featurized and scored in rounds of about this cost: enough to batch across requests
+# and fill micro-batches, small enough that a batch can stop between rounds when its time budget
+# is spent. A row costs its text characters (each field cut to the window the steps read) and a
+# fixed share for the model, which is what a short row mostly costs.
+ROW_COST = 10_000
+ROUND_COST = 200 * ROW_COST
+
+
 def _rows(columns: Columns) -> int:
     return len(next(iter(columns.values()), []))
+
+
+def _slice(columns: Columns, start: int, stop: int) -> Columns:
+    return {name: values[start:stop] for name, values in columns.items()}
 
 
 class BatchInference:
     """Serves a batch of requests with one predictor: preprocess, inference, postprocess."""
 
     def __init__(
-        self, predictor: Predictor, settings: ServingSettings, registry: Registry[Codec] = codecs.CODECS
+        self,
+        predictor: Predictor,
+        settings: ServingSettings,
+        registry: Registry[Codec] = codecs.CODECS,
+        timeout_s: float | None = None,
     ) -> None:
         self.predictor = predictor
         self.settings = settings
+        # Seconds a batch may run: the setting, else a share of the engine's response timeout.
+        self.budget_s = settings.time_budget_s or (BUDGET_SHARE * timeout_s if timeout_s else None)
         self.codecs = registry  # the built-in codecs and the model's own
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
         self.histograms = BatchHistograms(predictor.artifacts.pipeline.stages)
 
     @classmethod
     def from_model_dir(
-        cls, model_dir: str | os.PathLike[str], settings: ServingSettings, device: str | torch.device = "cpu"
+        cls,
+        model_dir: str | os.PathLike[str],
+        settings: ServingSettings,
+        device: str | torch.device = "cpu",
+        timeout_s: float | None = None,
     ) -> BatchInference:
         """A model directory served as every engine serves it: its own codecs registered, its Predictor loaded."""
         registry = codecs.load_model_codecs(model_dir)
-        return cls(Predictor.from_dir(model_dir, device, execution=settings.execution), settings, registry)
+        predictor = Predictor.from_dir(model_dir, device, execution=settings.execution)
+        return cls(predictor, settings, registry, timeout_s)
 
     def _outputs(self, request: Request) -> tuple[OutputField, ...] | None:
         """The request's own selection (custom attribute `outputs=...`), else the setting's."""
@@ -165,12 +189,8 @@ class BatchInference:
         )
         return error_response(InternalError("the request could not be processed"), request.echo())
 
-    def preprocess(self, requests: Sequence[Request]) -> Prepared:
-        """Decode and validate each request on its own (a bad one only fails itself), then featurize them together.
-
-        One featurize call per batch lets a text step with a model (translation, NER) batch
-        across requests; should it fail, each request is featurized alone so only its own fails.
-        """
+    def decode(self, requests: Sequence[Request]) -> tuple[list[Plan | Response], list[tuple[int, Columns]]]:
+        """Each request read and validated on its own (a bad one fails only itself): outcomes, good ones' columns."""
         good: list[tuple[int, Columns]] = []
         outcomes: list[Plan | Response] = []
         for request in requests:
@@ -181,35 +201,37 @@ class BatchInference:
                 continue
             good.append((len(outcomes), columns))
             outcomes.append(plan)
-        features, counts = self._featurize(good, requests, outcomes)
-        return Prepared(features=features, counts=counts, outcomes=outcomes)
+        return outcomes, good
 
-    def _featurize(
-        self, good: list[tuple[int, Columns]], requests: Sequence[Request], outcomes: list[Plan | Response]
+    def featurize(
+        self, parts: list[tuple[int, Columns]], requests: Sequence[Request], outcomes: list[Plan | Response]
     ) -> tuple[Features | None, list[int]]:
-        """Features of the good requests' rows and rows per request; a request whose rows fail gets its error."""
-        if not good:
+        """Features of (request index, rows) parts together; should that fail, of each alone (failing ones answered).
+
+        One call for many requests lets a text step with a model (translation, NER) batch across
+        them. Returns the features and the indices of the parts they hold, in order.
+        """
+        if not parts:
             return None, []
         try:
-            merged = {name: [v for _, columns in good for v in columns[name]] for name in good[0][1]}
-            return self.predictor.featurize(merged), [_rows(columns) for _, columns in good]
+            merged = {name: [v for _, columns in parts for v in columns[name]] for name in parts[0][1]}
+            return self.predictor.featurize(merged), [index for index, _ in parts]
         except Exception as exc:  # find the request at fault: featurize each alone
-            log.warning(
-                "a batch of %d requests failed preprocessing together (%s): each alone", len(good), type(exc).__name__
-            )
-            parts = []
-            for index, columns in good:
+            log.warning("%d requests failed preprocessing together (%s): each alone", len(parts), type(exc).__name__)
+            done, held = [], []
+            for index, columns in parts:
                 try:
-                    parts.append(self.predictor.featurize(columns))
+                    done.append(self.predictor.featurize(columns))
+                    held.append(index)
                 except Exception as exc:
                     outcomes[index] = self._failed(requests[index], exc, "preprocessing it")
-            return (Features.concat(parts) if parts else None), [len(p) for p in parts]
+            return (Features.concat(done) if done else None), held
 
-    def inference(self, prepared: Prepared) -> np.ndarray:
-        """Probabilities for every good row, in length-sorted micro-batches."""
-        if prepared.features is None or prepared.rows == 0:
+    def inference(self, features: Features | None) -> np.ndarray:
+        """Probabilities for every row, in micro-batches (length-sorted unless the encoder packs)."""
+        if features is None or len(features) == 0:
             return np.zeros((0, len(self.predictor.labels)), dtype=np.float32)
-        return self.predictor.forward(prepared.features, self.limits)
+        return self.predictor.forward(features, self.limits)
 
     def postprocess(self, prepared: Prepared, probabilities: np.ndarray) -> list[Response]:
         """One response per request, in request order."""
@@ -241,16 +263,44 @@ class BatchInference:
         return Response(200, plan.writer.media_type, body, plan.headers)
 
     def serve(self, requests: Sequence[Request]) -> Served:
-        """All three stages, each timed (as KServe's `Model.__call__` times its own)."""
+        """All three stages, each timed (as KServe's `Model.__call__` times its own), within the time budget.
+
+        Rows run in rounds, smallest requests first; once the budget is spent, requests not yet
+        scored are answered at once (503; 413 for one that ran past the budget itself), so a batch
+        never outlives the engine's response timeout and takes its batch-mates down with it.
+        """
         t0 = time.perf_counter()
-        prepared = self.preprocess(requests)
-        t1 = time.perf_counter()
-        probabilities = self.inference(prepared)
-        t2 = time.perf_counter()
-        responses = self.postprocess(prepared, probabilities)
+        outcomes, good = self.decode(requests)
+        timed = {"preprocess": time.perf_counter() - t0, "inference": 0.0}
+        steps: dict[str, float] = {}
+        pieces: dict[int, list[np.ndarray]] = {index: [] for index, _ in good}
+        rounds = plan_rounds([self._row_costs(columns) for _, columns in good], ROUND_COST)
+        for n, parts in enumerate(rounds):
+            if self._spent(t0):
+                self._cut({good[i][0] for part in rounds[n:] for i, _, _ in part}, pieces, requests, outcomes)
+                break
+            live = [
+                (good[i][0], _slice(good[i][1], a, b)) for i, a, b in parts if isinstance(outcomes[good[i][0]], Plan)
+            ]
+            t1 = time.perf_counter()
+            features, held = self.featurize(live, requests, outcomes)
+            t2 = time.perf_counter()
+            probabilities = self.inference(features)
+            timed["preprocess"] += t2 - t1
+            timed["inference"] += time.perf_counter() - t2
+            for name, ms in (features.stage_ms if features is not None else {}).items():
+                steps[name] = steps.get(name, 0.0) + ms
+            counts = [_rows(columns) for index, columns in live if index in held]
+            for index, piece in zip(held, split_rows(probabilities, counts), strict=True):
+                pieces[index].append(piece)
         t3 = time.perf_counter()
-        steps = dict(prepared.features.stage_ms) if prepared.features is not None else {}
-        stats = BatchStats(len(requests), prepared.rows, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000, steps)
+        prepared, probabilities = self._scored(outcomes, pieces)
+        responses = self.postprocess(prepared, probabilities)
+        timed["postprocess"] = time.perf_counter() - t3
+        spent = {stage: seconds * 1000 for stage, seconds in timed.items()}
+        stats = BatchStats(
+            len(requests), prepared.rows, spent["preprocess"], spent["inference"], spent["postprocess"], steps
+        )
         stage_ms = stats.stage_ms()
         log.info(
             "batch: %d requests, %d rows, %s",
@@ -259,6 +309,51 @@ class BatchInference:
             ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in stage_ms.items()),
         )
         return Served(responses, stats, self.histograms.observe(stage_ms, stats.requests, prepared.counts))
+
+    def _spent(self, started: float) -> bool:
+        """Whether a batch begun at `started` (perf_counter) has used up its time budget."""
+        return self.budget_s is not None and time.perf_counter() - started > self.budget_s
+
+    def _row_costs(self, columns: Columns) -> list[int]:
+        """Each row's cost: its text characters the steps read, and the model's fixed share."""
+        window = self.predictor.artifacts.pipeline.window_chars
+        texts = [columns[name] for name in self.predictor.artifacts.schema.of_kind(ColumnKind.TEXT)]
+        return [ROW_COST + sum(min(len(column[row]), window) for column in texts) for row in range(_rows(columns))]
+
+    def _cut(
+        self,
+        left: set[int],
+        pieces: dict[int, list[np.ndarray]],
+        requests: Sequence[Request],
+        outcomes: list[Plan | Response],
+    ) -> None:
+        """Answer the requests not fully scored when the time budget ran out."""
+        for index in left:
+            plan = outcomes[index]
+            if not isinstance(plan, Plan):
+                continue
+            if pieces[index]:  # it had started: it alone ran past the budget
+                error: ServingError = PayloadTooLarge(
+                    f"request {index + 1} of the batch could not be scored within the batch's time budget of "
+                    f"{self.budget_s:g} s; send fewer rows a request"
+                )
+            else:
+                error = Unavailable(
+                    f"the batch's time budget of {self.budget_s:g} s ran out before this request was scored; retry it"
+                )
+            kind = type(error).__name__
+            log.info("request %s: %d %s (time budget)", loggable(plan.request_id), int(error.status), kind)
+            outcomes[index] = error_response(error, plan.headers)
+
+    def _scored(
+        self, outcomes: list[Plan | Response], pieces: dict[int, list[np.ndarray]]
+    ) -> tuple[Prepared, np.ndarray]:
+        """What postprocess needs: rows per request still to answer, in request order, and their probabilities."""
+        answered = [index for index in sorted(pieces) if isinstance(outcomes[index], Plan)]
+        counts = [sum(len(piece) for piece in pieces[index]) for index in answered]
+        empty = np.zeros((0, len(self.predictor.labels)), dtype=np.float32)
+        probabilities = np.concatenate([empty, *(piece for index in answered for piece in pieces[index])])
+        return Prepared(features=None, counts=counts, outcomes=outcomes), probabilities
 
     def __call__(self, requests: Sequence[Request]) -> list[Response]:
         """The answers to a batch of requests, in order."""

@@ -40,7 +40,12 @@ class ServingSettings(Settings):
     )
     warmup: bool = setting(True, "run a few rows through the model at start")
     max_rows_per_request: int = setting(200_000, "more rows: 413 (a 100 MB batch payload is ~300k rows)", low=1)
-    max_field_chars: int = setting(100_000, "a longer text or category: 413 (the tokenizer keeps 256 tokens)", low=1)
+    max_field_chars: int = setting(100_000, "a longer text or category: 413 (text steps read its first window)", low=1)
+    time_budget_s: float | None = setting(
+        None,
+        "s one batch may run: requests not scored by then are answered 503 (413 for one that ran past it itself); "
+        "unset: 80% of the engine's response timeout",
+    )
 
     def __post_init__(self) -> None:
         self.check()

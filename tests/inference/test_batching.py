@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from handler.features.pipeline import Features
-from handler.inference.batching import collate, iter_micro_batches
+from handler.inference.batching import collate, iter_micro_batches, plan_rounds
 
 
 def test_collate_pads_to_longest_row_of_the_chunk() -> None:
@@ -53,3 +53,17 @@ def test_split_rows_refuses_a_mismatch() -> None:
 
     with pytest.raises(ValueError, match="cannot be split"):
         split_rows(np.zeros((3, 2)), [1, 1])
+
+
+@pytest.mark.parametrize(
+    ("costs", "round_cost", "expected"),
+    [
+        ([], 8, []),
+        ([[1], [1] * 10, [1] * 3], 4, [[(0, 0, 1), (2, 0, 3)], [(1, 0, 4)], [(1, 4, 8)], [(1, 8, 10)]]),
+        ([[10], [1, 1]], 4, [[(1, 0, 2)], [(0, 0, 1)]]),  # a row dearer than a round runs alone
+        ([[3, 3], [2]], 4, [[(1, 0, 1)], [(0, 0, 1)], [(0, 1, 2)]]),  # cheapest request first, rows never split
+        ([[], [2]], 8, [[(1, 0, 1)]]),  # a request without rows takes no round
+    ],
+)
+def test_rounds_take_the_cheapest_requests_first_and_slice_the_dearest(costs, round_cost, expected) -> None:
+    assert plan_rounds(costs, round_cost) == expected

@@ -224,3 +224,25 @@ def test_an_answer_that_cannot_be_written_fails_alone(
     broken, good = service([Request(body, "application/x-broken", custom_attributes="a=1"), Request(body, "text/csv")])
     assert broken.status == 500 and broken.headers == {"X-Amzn-SageMaker-Custom-Attributes": "a=1"}
     assert good.status == 200 and len(good.body.decode().splitlines()) == 2
+
+
+def test_past_its_time_budget_a_batch_answers_at_once_the_requests_it_has_not_scored(
+    tiny_predictor: Predictor, tiny_frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Smallest first: the small request is scored; the one cut mid-way gets 413, the one never started 503."""
+    service = BatchInference(tiny_predictor, ServingSettings(time_budget_s=30))
+    scored: list[int] = []
+    inference = service.inference
+    monkeypatch.setattr(service, "inference", lambda features: scored.append(len(features)) or inference(features))
+    monkeypatch.setattr(service, "_spent", lambda started: bool(scored))  # the budget runs out after one round
+    frame = tiny_frames[1]
+    rows = pd.concat([frame] * 6, ignore_index=True)  # 720 rows
+    huge, large, small = rows.head(600), rows.head(300), frame.head(2)
+    requests = [Request(_csv(f, tiny_predictor.columns), "text/csv") for f in (huge, large, small)]
+    served = service.serve(requests)
+    assert [r.status for r in served.responses] == [503, 413, 200]
+    assert "time budget of 30 s" in json.loads(served.responses[0].body)["message"]
+    assert "send fewer rows" in json.loads(served.responses[1].body)["message"]
+    expected = tiny_predictor.predict(json.loads(small[tiny_predictor.columns].to_json(orient="records")))
+    assert [label for label, _ in csv_predictions(served.responses[2].body)] == [p["label"] for p in expected]
+    assert len(scored) == 1 and served.stats.rows == 2  # one round ran; only the small request's rows are answered

@@ -136,7 +136,7 @@ class Scorer:
 
     def _load(self, model_dir: str) -> BatchInference:
         """The model directory loaded as every engine loads it, warmed up."""
-        service = BatchInference.from_model_dir(model_dir, self.serving)
+        service = BatchInference.from_model_dir(model_dir, self.serving, timeout_s=self.hosting.response_timeout)
         if self.serving.warmup:
             service.warm_up()
         return service

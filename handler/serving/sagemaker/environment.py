@@ -12,6 +12,7 @@ from sagemaker_inference import parameters as toolkit  # the variable names as t
 from handler.config import Settings, setting
 from handler.errors import ConfigError
 from handler.inference.resources import default_workers, share_of_cores
+from handler.inference.service import BUDGET_SHARE
 from handler.inference.settings import ServingSettings
 from handler.serving.hosting import BatchStrategy, HostingSettings
 
@@ -102,6 +103,10 @@ def worker_env(settings: HostingSettings, model_dir: Path) -> dict[str, str]:
     """Variables the Python workers need: threads, default Accept, the model's own code/ folder."""
     serving = ServingSettings.variables()
     env = {serving["torch_threads"]: str(settings.threads)}
+    # A batch's time budget from the response timeout, which a worker does not see on SageMaker.
+    env[serving["time_budget_s"]] = (
+        os.environ.get(serving["time_budget_s"]) or f"{BUDGET_SHARE * settings.response_timeout:g}"
+    )
     if settings.default_accept:
         env[serving["default_accept"]] = settings.default_accept
     code = model_dir / "code"

@@ -33,6 +33,7 @@ from ts.metrics.dimension import Dimension  # noqa: E402
 from ts.torch_handler.base_handler import BaseHandler  # noqa: E402
 
 log = logging.getLogger(__name__)
+TORCHSERVE_RESPONSE_TIMEOUT_S = 120  # TorchServe's own default, where the model config sets none
 
 
 def _log_with_levels() -> None:
@@ -84,7 +85,8 @@ class ModelHandler(BaseHandler):
         threads = threads_per_worker(settings, model_config, cpu_count())
         torch.set_num_threads(threads)
         self.device = _device(properties)
-        self.service = BatchInference.from_model_dir(properties["model_dir"], settings, self.device)
+        timeout = model_config.get("responseTimeout") or TORCHSERVE_RESPONSE_TIMEOUT_S
+        self.service = BatchInference.from_model_dir(properties["model_dir"], settings, self.device, float(timeout))
         predictor = self.service.predictor
         if settings.warmup:
             self.service.warm_up()
