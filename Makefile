@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 VARIANT ?= base
 EXAMPLE_DIR := build/example-model$(if $(filter base,$(VARIANT)),,-$(VARIANT))
 
-.PHONY: help venv example plugins archive serve check test bench soak clean
+.PHONY: help venv example plugins archive serve check test bench soak fuzz clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve;"
@@ -17,6 +17,7 @@ help:
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
+	@echo "make fuzz     fuzz a request's whole path on the example model for FUZZ_MINUTES (build/fuzz/corpus kept)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -82,3 +83,14 @@ soak: example plugins
 
 clean:
 	rm -rf build model_store/*.mar .pytest_cache
+
+# Coverage-guided fuzzing (atheris) of a request's whole path on the example model: codecs,
+# validation, text steps, model, answer. `make test` runs a bounded version on a tiny model.
+# The corpus grows in build/fuzz/corpus (seeded from tests/fuzz/corpus); a crash or an input over
+# its time bound is written to build/fuzz/ and fails the run.
+FUZZ_MINUTES ?= 10
+fuzz: example
+	mkdir -p build/fuzz/corpus && cp -n tests/fuzz/corpus/* build/fuzz/corpus/
+	HF_HUB_OFFLINE=1 BSM_FUZZ_MODEL_DIR=$(EXAMPLE_DIR) $(PY) -m tests.fuzz.serving \
+		-max_total_time=$$(( $(FUZZ_MINUTES) * 60 )) -timeout=10 -rss_limit_mb=6000 -max_len=4096 \
+		-artifact_prefix=build/fuzz/ build/fuzz/corpus
