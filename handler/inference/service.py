@@ -130,6 +130,7 @@ class BatchInference:
         self.settings = settings
         # Seconds a batch may run: the setting, else a share of the engine's response timeout.
         self.budget_s = settings.time_budget_s or (BUDGET_SHARE * timeout_s if timeout_s else None)
+        self.seconds_per_cost: float | None = None  # measured on served rounds: refuses what cannot finish
         self.codecs = registry  # the built-in codecs and the model's own
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
         self.histograms = BatchHistograms(predictor.artifacts.pipeline.stages)
@@ -274,7 +275,9 @@ class BatchInference:
         timed = {"preprocess": time.perf_counter() - t0, "inference": 0.0}
         steps: dict[str, float] = {}
         pieces: dict[int, list[np.ndarray]] = {index: [] for index, _ in good}
-        rounds = plan_rounds([self._row_costs(columns) for _, columns in good], ROUND_COST)
+        costs = [self._row_costs(columns) for _, columns in good]
+        self._refuse_too_dear(good, costs, outcomes)
+        rounds = plan_rounds(costs, ROUND_COST)
         for n, parts in enumerate(rounds):
             if self._spent(t0):
                 self._cut({good[i][0] for part in rounds[n:] for i, _, _ in part}, pieces, requests, outcomes)
@@ -293,6 +296,7 @@ class BatchInference:
             counts = [_rows(columns) for index, columns in live if index in held]
             for index, piece in zip(held, split_rows(probabilities, counts), strict=True):
                 pieces[index].append(piece)
+            self._learn(sum(sum(costs[i][a:b]) for i, a, b in parts), time.perf_counter() - t1)
         t3 = time.perf_counter()
         prepared, probabilities = self._scored(outcomes, pieces)
         responses = self.postprocess(prepared, probabilities)
@@ -309,6 +313,30 @@ class BatchInference:
             ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in stage_ms.items()),
         )
         return Served(responses, stats, self.histograms.observe(stage_ms, stats.requests, prepared.counts))
+
+    def _learn(self, cost: int, seconds: float) -> None:
+        """Seconds per unit of cost, from rounds big enough that a batch's fixed overhead does not dominate."""
+        if cost >= ROUND_COST // 2:
+            rate = seconds / cost
+            self.seconds_per_cost = rate if self.seconds_per_cost is None else 0.7 * self.seconds_per_cost + 0.3 * rate
+
+    def _refuse_too_dear(
+        self, good: list[tuple[int, Columns]], costs: list[list[int]], outcomes: list[Plan | Response]
+    ) -> None:
+        """A request that this worker's measured speed cannot score within the time budget: 413 before any work."""
+        if self.budget_s is None or self.seconds_per_cost is None:
+            return
+        for (index, columns), row_costs in zip(good, costs, strict=True):
+            seconds = sum(row_costs) * self.seconds_per_cost
+            plan = outcomes[index]
+            if seconds > self.budget_s and isinstance(plan, Plan):
+                rows = _rows(columns)
+                most = int(rows * self.budget_s / seconds)
+                error = PayloadTooLarge(
+                    f"request has {rows} rows, which at this worker's measured speed take about {seconds:.0f} s, "
+                    f"over the batch's time budget of {self.budget_s:g} s; send at most {most} rows like these"
+                )
+                outcomes[index] = error_response(error, plan.headers)
 
     def _spent(self, started: float) -> bool:
         """Whether a batch begun at `started` (perf_counter) has used up its time budget."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -246,3 +247,29 @@ def test_past_its_time_budget_a_batch_answers_at_once_the_requests_it_has_not_sc
     expected = tiny_predictor.predict(json.loads(small[tiny_predictor.columns].to_json(orient="records")))
     assert [label for label, _ in csv_predictions(served.responses[2].body)] == [p["label"] for p in expected]
     assert len(scored) == 1 and served.stats.rows == 2  # one round ran; only the small request's rows are answered
+
+
+def test_a_request_this_worker_cannot_score_within_the_budget_is_refused_before_any_work(
+    tiny_predictor: Predictor, tiny_frames
+) -> None:
+    service = BatchInference(tiny_predictor, ServingSettings(time_budget_s=30))
+    frame = tiny_frames[1]
+    service.serve(
+        [Request(_csv(frame.head(60), tiny_predictor.columns), "text/csv")]
+    )  # too small a round to learn from
+    assert service.seconds_per_cost is None
+    rows = pd.concat([frame] * 2, ignore_index=True)
+    service.serve([Request(_csv(rows, tiny_predictor.columns), "text/csv")])  # a full round: measured
+    measured = service.seconds_per_cost
+    assert measured is not None
+    service.seconds_per_cost = 30 / (150 * 10_000)  # as if this worker scored 150 short rows in the whole budget
+    served = service.serve(
+        [
+            Request(_csv(rows, tiny_predictor.columns), "text/csv"),
+            Request(_csv(frame.head(3), tiny_predictor.columns), "text/csv"),
+        ]
+    )
+    assert [r.status for r in served.responses] == [413, 200]
+    message = json.loads(served.responses[0].body)["message"]
+    most = re.search(r"send at most (\d+) rows", message)
+    assert "request has 240 rows" in message and most and 100 < int(most.group(1)) < 150, message  # text adds cost
