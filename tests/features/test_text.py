@@ -118,7 +118,9 @@ _FTFY_PIECES += ["\u0301", "\u200b", "\ufeff", "\x00", "\x1b[31m", "\x85", "\u20
 
 
 def _ftfy_alone(text: str) -> str:
-    """The unicode step as first written: ftfy.fix_text on the whole text, then format characters dropped."""
+    """The unicode step as first written: one printable ASCII line kept, else ftfy.fix_text on the whole text."""
+    if text.isascii() and text.isprintable():  # kept as it was ("&amp;" too) since the first version
+        return text
     fixed = ftfy.fix_text(text, normalization="NFKC")
     return "".join(ch for ch in fixed if unicodedata.category(ch) != "Cf" or ch == "\u200d")
 
