@@ -43,6 +43,11 @@ class HostingSettings:
         """Where the single model lies (single-model mode)."""
         return self.base_dir / self.model_name
 
+    @property
+    def models_root(self) -> Path:
+        """Where multi-model mode's models lie: SageMaker loads <root>/<name>/model."""
+        return self.base_dir / "models"
+
     def execution_parameters(self) -> dict[str, int | str] | None:
         """GET /execution-parameters' answer in a batch transform job (SageMaker asks it once); None otherwise."""
         if not (self.batch_transform or self.max_concurrent_transforms is not None):

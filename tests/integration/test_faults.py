@@ -201,13 +201,13 @@ def test_a_model_that_cannot_load_says_why(tmp_path_factory: pytest.TempPathFact
         while time.monotonic() < deadline:
             try:
                 reply = http(ts.inference_url + "/ping", headers=ts.headers())
-                if reply.status == 503 and b"errors" in reply.body:
+                if reply.status == 503 and b'"error"' in reply.body:
                     break
             except OSError:
                 pass
             time.sleep(1)
         assert reply is not None and reply.status == 503, reply
-        (error,) = reply.json()["errors"]
+        (error,) = reply.json()["failed"]
         assert error["model"] == "broken"
         assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in error["error"]
         logs = "\n".join(p.read_text(errors="replace") for p in workdir.rglob("*.log"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
 from handler.model.openvino_encoder import decline_telemetry
 from handler.serving.logs import log_with_levels
-from handler.serving.torchserve import STATUS_DIR
+from handler.serving.torchserve import MODEL_ROOT_ENV, status
 
 # TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can:
 # 131 MB of torch._dynamo and sympy in every worker, for a backend we never use (our encoder runs on
@@ -43,11 +42,18 @@ def _log_with_levels() -> None:
         log_with_levels(sys.stdout)
 
 
-def load_status_file(model_name: str) -> Path:
-    """Where a worker says why its model cannot load; our /ping plugin (ReadyPing.java) reads it."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)
-    # TorchServe gives Java TEMP as its java.io.tmpdir; without TEMP, Java uses /tmp.
-    return Path(os.environ.get("TEMP") or "/tmp") / STATUS_DIR / f"{safe}.json"
+def check_model_root(model_dir: str) -> None:
+    """Refuse a model whose real path is not under BSM_MODEL_ROOT (set in multi-model mode): a link out of it.
+
+    TorchServe loads any directory a register request names through a link of its own; what
+    allowed_urls cannot see is a link inside the root (or its lone child folder) pointing out.
+    """
+    root = os.environ.get(MODEL_ROOT_ENV)
+    if not root:
+        return
+    real, real_root = Path(model_dir).resolve(), Path(root).resolve()
+    if real == real_root or not real.is_relative_to(real_root):
+        raise ArtifactError(f"model directory {model_dir} is {real}, outside {root}: not loaded")
 
 
 def _device(properties: dict[str, Any]) -> torch.device:
@@ -64,16 +70,21 @@ class ModelHandler(BaseHandler):
     def initialize(self, context: Any) -> None:
         """Load the model; when it cannot load, say why in one ERROR line and in /ping's body."""
         _log_with_levels()
-        status = load_status_file(context.model_name)
-        status.unlink(missing_ok=True)  # an earlier attempt's reason is not this one's
         try:
+            status.clear(context.model_name)
+        except OSError as exc:  # a status folder we cannot trust: /ping goes without the reason
+            log.warning("model %s: no load status: %s", loggable(context.model_name), exc)
+        try:
+            check_model_root(context.system_properties["model_dir"])  # before anything of the model runs
             self._load(context)
         except Exception as exc:
             # The file and the reason, once, where an operator looks: the log and /ping.
             reason = str(exc) if isinstance(exc, (ArtifactError, ConfigError)) else f"{type(exc).__name__}: {exc}"
             log.error("model %s cannot load: %s", loggable(context.model_name), loggable(reason, 2000))
-            status.parent.mkdir(parents=True, exist_ok=True)
-            status.write_text(json.dumps({"model": context.model_name, "error": reason}))
+            try:
+                status.record(context.model_name, reason)
+            except OSError as error:
+                log.warning("model %s: load status not written: %s", loggable(context.model_name), error)
             raise
 
     def _load(self, context: Any) -> None:

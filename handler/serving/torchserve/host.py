@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
+import string
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
-from handler.errors import ArtifactError
+from handler.errors import ArtifactError, ConfigError
 from handler.model import ARTIFACTS_FILE, MODEL_FILE
 from handler.model import check_files as model_files
 from handler.serving.hosting import HostingSettings
+from handler.serving.torchserve import MODEL_ROOT_ENV
+from handler.serving.torchserve.properties import properties_text
 from handler.serving.torchserve.supervisor import TorchServe, run_until_stopped
 
 MODEL_NAME = "model"  # the single model's name, as the AWS PyTorch toolkit calls it
@@ -22,18 +25,52 @@ PLUGINS_JAR = "bsm-plugins.jar"
 # What config.properties' `models=` sets per model from SageMaker's variables; TorchServe 0.12
 # takes each from an archive's model-config.yaml instead wherever that sets it.
 PER_MODEL_KEYS = ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout")
+# Characters a model path may hold in allowed_urls: each non-alphanumeric one is written as `[c]`.
+PATH_CHARACTERS = frozenset(string.ascii_letters + string.digits + "/._-+@~ ")
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path that Linux keeps (sun_path less its NUL)
 
 
-def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir: Path) -> dict[str, str]:
+def path_pattern(path: str) -> str:
+    """A Java regex matching `path` literally, with no backslash (config.properties would need it doubled)."""
+    odd = sorted(set(path) - PATH_CHARACTERS)
+    if odd:
+        raise ConfigError(f"model path {path!r} holds {odd}; allowed are letters, digits and '/._-+@~ '")
+    return "".join(c if c.isalnum() or c == "/" else f"[{c}]" for c in path)
+
+
+def only_paths(allowed: str) -> str:
+    """allowed_urls that lets TorchServe load plain paths matching the regex `allowed`, and nothing else.
+
+    TorchServe 0.12 checks a model URL against allowed_urls: a URL (file://, http(s)://) that
+    matches is downloaded and one that does not is refused (404). A plain path that matches
+    goes the same way and fails as a URL (400); one that does not is loaded as a directory.
+    So the pattern matches no string with a colon (no scheme ever) and every other string
+    except the allowed paths. No comma: TorchServe splits the value on commas.
+    """
+    return f"(?s)(?!{allowed}\\z)(?:/.*|[^:]*)"
+
+
+def model_urls(settings: HostingSettings, single_url: str | None) -> str:
+    """allowed_urls: in multi-model mode <models root>/<name>/model (SageMaker's url), else the one model."""
+    if settings.multi_model:
+        name = "(?![.][.]?/)[-+@~ ._A-Za-z0-9]+"  # one path segment of PATH_CHARACTERS, neither . nor ..
+        return only_paths(f"{path_pattern(str(settings.models_root))}/{name}/model")
+    return only_paths(path_pattern(single_url or str(settings.model_dir)))
+
+
+def hosting_properties(
+    settings: HostingSettings, model_store: Path, plugins_dir: Path, workdir: Path, model_url: str | None = None
+) -> dict[str, str]:
     """TorchServe's config.properties for a hosted endpoint (pure: same settings, same text).
 
     Inference listens on the platform's port. The management API joins it only in multi-model
-    mode, where SageMaker loads and unloads models through it; otherwise it stays on loopback.
+    mode, where SageMaker loads and unloads models through it; otherwise it listens on a Unix
+    socket in `workdir` (our user's only), as nothing but this process needs it.
     SageMaker cannot send TorchServe's tokens, so token authorization is off: the endpoint is
-    reachable only through SageMaker's own authenticated API.
+    reachable only through SageMaker's own authenticated API. `model_url`: the single model's.
     """
     inference = f"http://0.0.0.0:{settings.port}"
-    management = inference if settings.multi_model else f"http://127.0.0.1:{settings.second_ports[0]}"
+    management = inference if settings.multi_model else f"unix:{management_socket(workdir)}"
     payload = settings.max_payload_mb * 1024 * 1024
     properties = {
         "inference_address": inference,
@@ -57,8 +94,10 @@ def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir
         "job_queue_size": "100",
         "metrics_mode": "prometheus",
         "model_metrics_auto_detect": "true",
-        "bsm_ping_without_models": "true" if settings.multi_model else "false",
-        "allowed_urls": f"^file://{settings.base_dir}/.*",
+        # Multi-model: /ping says the server runs (a model that cannot load must not fail the
+        # instance); single model: /ping is 200 once the model predicts.
+        "bsm_ping_mode": "server" if settings.multi_model else "ready",
+        "allowed_urls": model_urls(settings, model_url),
     }
     parameters = settings.execution_parameters()
     if parameters is not None:  # read by our ExecutionParameters plugin
@@ -78,6 +117,16 @@ def hosting_properties(settings: HostingSettings, model_store: Path, plugins_dir
         }
         properties["models"] = json.dumps({MODEL_NAME: {"1.0": per_model}})
     return properties
+
+
+def management_socket(workdir: Path) -> Path:
+    """The management API's Unix socket, in a folder of its own that only our user can enter."""
+    path = workdir / "management" / "api.sock"
+    if len(str(path).encode()) > SOCKET_PATH_MAX:
+        raise ConfigError(
+            f"{path}: longer than a Unix socket path may be ({SOCKET_PATH_MAX} bytes); set a shorter TMPDIR"
+        )
+    return path
 
 
 def model_source(model_dir: Path) -> tuple[Path, str]:
@@ -137,10 +186,19 @@ def unpacked(archive: Path, folder: Path) -> Path:
     manifest = json.loads((folder / "MAR-INF" / "MANIFEST.json").read_text())
     name = manifest.get("model", {}).get("configFile")
     if name:
-        config = folder / name
+        config = inside(folder, name, archive)
         values = yaml.safe_load(config.read_text()) or {}
         config.write_text(yaml.safe_dump({k: v for k, v in values.items() if k not in PER_MODEL_KEYS}))
     return folder
+
+
+def inside(folder: Path, name: str, archive: Path) -> Path:
+    """`folder / name` when it is a file inside `folder` (links resolved); else ArtifactError."""
+    root = folder.resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise ArtifactError(f"{archive}: MANIFEST's configFile {name!r} is outside the archive")
+    return path
 
 
 def plugins_dir(env: Mapping[str, str]) -> Path:
@@ -156,26 +214,30 @@ def plugins_dir(env: Mapping[str, str]) -> Path:
 def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[str, str]) -> int:
     """Start TorchServe for `settings` and run it in the foreground until SIGTERM; its exit code."""
     plugins = plugins_dir(env)
-    workdir = Path(env.get("TMPDIR", "/tmp")) / f"bsm-serve-{os.getpid()}"
-    workdir.mkdir(parents=True, exist_ok=True)
+    # Private (0700) and unpredictable: nobody else can plant files or links where we write.
+    workdir = Path(tempfile.mkdtemp(prefix="bsm-serve-", dir=env.get("TMPDIR") or "/tmp")).resolve()
+    (workdir / "management").mkdir(mode=0o700)
     models: list[str] = []
+    url: str | None = None
+    variables = dict(worker_env)
     if settings.multi_model:
         store = workdir / "store"
-        store.mkdir(exist_ok=True)
+        store.mkdir()
+        variables[MODEL_ROOT_ENV] = str(settings.models_root)  # the workers refuse a model that lies elsewhere
     else:
         store, url = check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
         if url.endswith(".mar"):  # unpacked, so that SageMaker's variables set workers and batching
             url = str(unpacked(store / url, workdir / MODEL_NAME))
         models = [f"{MODEL_NAME}={url}"]
     config = workdir / "config.properties"
-    config.write_text("".join(f"{k}={v}\n" for k, v in hosting_properties(settings, store, plugins).items()))
+    config.write_text(properties_text(hosting_properties(settings, store, plugins, workdir, url)))
     server = TorchServe(
         workdir=workdir,
         model_store=store,
         config=config,
         models=models,
         inference_url=f"http://127.0.0.1:{settings.port}",
-        env=dict(worker_env),
+        env=variables,
     )
     mode = "multi-model" if settings.multi_model else "single-model"
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from handler.errors import ConfigError
 from handler.serving.process import free_port
 
 
@@ -27,6 +28,17 @@ def read_properties(path: Path) -> dict[str, str]:
             key, value = line.split("=", 1)
             pairs[key.strip()] = value.strip()
     return pairs
+
+
+def properties_text(properties: Mapping[str, str]) -> str:
+    """config.properties' text: one key=value a line, each backslash doubled as Java's Properties reads it."""
+    lines = []
+    for key, value in properties.items():
+        if not (key + value).isascii() or any(c in key + value for c in "\r\n"):
+            raise ConfigError(f"config.properties: {key}={value!r} must be one line of ASCII")
+        escaped = value.replace("\\", "\\\\")
+        lines.append(f"{key}={escaped}\n")
+    return "".join(lines)
 
 
 def client_url(address: str) -> str:

@@ -83,6 +83,7 @@ class TorchServe:
             start_new_session=True,
             stdout=stdout,
             stderr=subprocess.STDOUT if stdout is not None else None,
+            umask=0o077,  # its sockets, logs and unpacked models: for this user only
         )
 
     @property

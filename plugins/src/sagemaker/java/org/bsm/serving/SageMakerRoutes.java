@@ -11,9 +11,12 @@ import org.pytorch.serve.servingsdk.http.Response;
 
 /**
  * In SageMaker mode only SageMaker's routes are served: TorchServe's other inference routes
- * (/predictions, /explanations, KServe's /v1 and /v2) answer 404. Plugin endpoints take
- * precedence over those routes of TorchServe's. (/api-description is answered earlier in
- * TorchServe's chain and stays: it describes the API and holds no data.)
+ * (/predictions, /explanations, KServe's /v1 and /v2, workflow predictions, the metrics that
+ * also answer on the inference port in multi-model mode) and its workflow management API
+ * answer 404. Plugin endpoints take precedence over those routes of TorchServe's.
+ * (/api-description is answered earlier in TorchServe's chain and stays: it describes the API
+ * and holds no data. PUT /models/{name} scales workers and stays: owning "models" would take
+ * over the register requests SageMaker sends, whose bodies plugins cannot read.)
  */
 public final class SageMakerRoutes {
     private SageMakerRoutes() {}
@@ -52,4 +55,13 @@ public final class SageMakerRoutes {
 
     @Endpoint(urlPattern = "v2", endpointType = EndpointTypes.INFERENCE, description = "not served")
     public static final class KServeV2 extends NotServed {}
+
+    @Endpoint(urlPattern = "wfpredict", endpointType = EndpointTypes.INFERENCE, description = "not served")
+    public static final class WorkflowPredictions extends NotServed {}
+
+    @Endpoint(urlPattern = "metrics", endpointType = EndpointTypes.INFERENCE, description = "not served")
+    public static final class InferencePortMetrics extends NotServed {}
+
+    @Endpoint(urlPattern = "workflows", endpointType = EndpointTypes.MANAGEMENT, description = "not served")
+    public static final class Workflows extends NotServed {}
 }
