@@ -73,7 +73,7 @@ _MAIL_LINES += ["- item", "Best regards", "x" * MAX_PARSED_LINE]
 
 
 def _no_blank_run(lines: list[str]) -> bool:
-    return not any(not a.strip() and not b.strip() for a, b in zip(lines, lines[1:]))
+    return not any(not a.strip() and not b.strip() for a, b in zip(lines, lines[1:], strict=False))
 
 
 @given(st.lists(st.sampled_from(_MAIL_LINES), max_size=12).filter(_no_blank_run))
