@@ -48,6 +48,11 @@ class HostingSettings:
         """Where multi-model mode's models lie: SageMaker loads <root>/<name>/model."""
         return self.base_dir / "models"
 
+    @property
+    def load_root(self) -> Path:
+        """What a caller may name a model directory under: the models root in multi-model mode, else the base dir."""
+        return self.models_root if self.multi_model else self.base_dir
+
     def execution_parameters(self) -> dict[str, int | str] | None:
         """GET /execution-parameters' answer in a batch transform job (SageMaker asks it once); None otherwise."""
         if not (self.batch_transform or self.max_concurrent_transforms is not None):

@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -43,6 +42,7 @@ from handler.log_values import loggable
 from handler.model import check_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.logs import log_with_levels
+from handler.serving.model_root import checked_model_name, confined_model_dir
 
 log = logging.getLogger("ray.serve")  # a replica's log lines reach Ray's log files and the driver through it
 
@@ -129,9 +129,7 @@ class Scorer:
             reply = _reply(await self.infer(None, Request.from_headers(body, http.headers, uuid.uuid4().hex)))
         except Exception as exc:
             reply = _error(as_serving_error(exc))
-        log.info(
-            "%s %s %d %.1f ms", http.method, http.url.path, reply.status_code, (time.perf_counter() - began) * 1000
-        )
+        _log_request(http, reply.status_code, began)
         return reply
 
     def _load(self, model_dir: str) -> BatchInference:
@@ -141,19 +139,25 @@ class Scorer:
             service.warm_up()
         return service
 
+    def _confined(self, model_dir: str) -> str:
+        """`model_dir` resolved, if it lies under the model root: anything that reaches Ray may call a replica."""
+        return str(confined_model_dir(model_dir, self.hosting.load_root))
+
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def model(self, model_dir: str) -> BatchInference:
         """A multi-model endpoint's model, by its directory: loaded once per replica, least recently used evicted."""
-        return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, model_dir)
+        confined = self._confined(model_dir)
+        return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, confined)
 
     async def describe(self, model_dir: str) -> str:
         """Load a model (the multi-model load call) and say what it is."""
-        predictor = (await self.model(model_dir)).predictor
+        predictor = (await self.model(self._confined(model_dir))).predictor
         return f"{len(predictor.columns)} columns, labels {predictor.labels}"
 
     async def infer(self, model_dir: str | None, request: Request) -> Response:
         """One request's answer, gathered with batch-mates as TorchServe gathers them (batchSize, maxBatchDelay)."""
-        return await self._gatherer.submit((model_dir, request))
+        confined = None if model_dir is None else self._confined(model_dir)
+        return await self._gatherer.submit((confined, request))
 
     async def _batch(self, items: list[tuple[str | None, Request]]) -> list[Response]:
         """Serve a gathered batch, model by model, on the torch thread, while the replica gathers the next one."""
@@ -206,9 +210,7 @@ class Ingress:
             response = await self._route(http)
         except Exception as exc:
             response = _error(as_serving_error(exc))
-        log.info(
-            "%s %s %d %.1f ms", http.method, http.url.path, response.status_code, (time.perf_counter() - began) * 1000
-        )
+        _log_request(http, response.status_code, began)
         return response
 
     async def _route(self, http: HttpRequest) -> HttpResponse:
@@ -277,12 +279,10 @@ class Ingress:
             name, url = str(spec["model_name"]), str(spec["url"])
         except (ValueError, KeyError, TypeError):
             raise InvalidInput('expected a JSON body {"model_name": NAME, "url": MODEL_DIRECTORY}') from None
+        checked_model_name(name)
         if name in self.models or name in self._loading:
             raise Conflict(f"model {name!r} is already loaded")
-        base = self.hosting.base_dir.resolve()
-        model_dir = Path(url.removeprefix("file://")).resolve()
-        if not model_dir.is_relative_to(base):
-            raise InvalidInput(f"model url must be a directory under {base}")
+        model_dir = confined_model_dir(url.removeprefix("file://"), self.hosting.load_root)
         self._loading.add(name)  # a second load of the name meanwhile gets its 409
         try:
             check_files(model_dir)
@@ -296,6 +296,12 @@ class Ingress:
         log.info("model %s loaded from %s: %s", loggable(name), loggable(model_dir), description)
         self.models[name] = str(model_dir)
         return _json(200, {"status": f"model {name!r} loaded"})
+
+
+def _log_request(http: HttpRequest, status: int, began: float) -> None:
+    """One request's line: method, path (as the caller wrote it, escaped), status and milliseconds."""
+    millis = (time.perf_counter() - began) * 1000
+    log.info("%s %s %d %.1f ms", loggable(http.method), loggable(http.url.path), status, millis)
 
 
 async def _with_retries(call: Callable[[], Awaitable[Any]]) -> Any:
