@@ -182,16 +182,14 @@ def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
     from handler.inference.settings import ServingSettings
     from handler.model import check_files
     from handler.serving.ray import data
-    from handler.serving.ray.host import RaySettings, start_ray
+    from handler.serving.ray.host import RaySettings, start_ray, stop_ray
     from handler.serving.sagemaker import batch_transform as t
 
     check_files(args.ray)
     cores = cpu_count()
     actors = args.actors or default_workers(cores)
     ray_settings = RaySettings.from_sources(env=os.environ)
-    start_ray(ray_settings, cores)
-    import ray
-
+    started = start_ray(ray_settings, cores)
     failed = []
     try:
         for path in t.input_files(args.input):
@@ -208,7 +206,7 @@ def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
             target = t.write_output(path, args.output, records, outputs, content_type, args.join_input)
             print(f"{path.name}: {len(records)} records -> {target}")
     finally:
-        ray.shutdown()
+        stop_ray(started)
     return 1 if failed else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,15 +27,18 @@ def _text(path: Path) -> str:
 def test_serve_joins_a_ray_cluster(tiny_model_dir: Path, tiny_predictor: Predictor, tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     gcs, port = free_port(), free_port()
+    # The cluster's token, in a file of the test's own (not the machine's ~/.ray/auth_token).
+    token = tmp_path / "auth_token"
+    with os.fdopen(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(secrets.token_hex(32))
     # A one-node cluster on loopback, in the foreground (--block) so the test owns its processes.
     env = {
         **os.environ,
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
     }
-    # The cluster's token (~/.ray/auth_token), made if this machine has none yet.
-    subprocess.run([str(bin_dir / "ray"), "get-auth-token", "--generate"], env=env, capture_output=True, check=True)
     head = subprocess.Popen(
         [str(bin_dir / "ray"), "start", "--head", "--block", f"--port={gcs}", "--num-cpus=2"]
         + ["--include-dashboard=false", f"--temp-dir={tempfile.mkdtemp(prefix='bsm-ray-')}"],
@@ -54,8 +58,8 @@ def test_serve_joins_a_ray_cluster(tiny_model_dir: Path, tiny_predictor: Predict
         serve = subprocess.Popen(
             [str(bin_dir / "bsm"), "serve", "--engine", "ray", "--model-dir", str(tiny_model_dir)]
             + ["--port", str(port), "--workers", "2"],
-            # As any client of a cluster with token authentication: the mode, and the token in ~/.ray/auth_token.
-            env={**env, "BSM_RAY_ADDRESS": f"127.0.0.1:{gcs}", "RAY_AUTH_MODE": "token"},
+            # As any client of a cluster with token authentication: the mode, and the token's file.
+            env={**env, "BSM_RAY_ADDRESS": f"127.0.0.1:{gcs}"},
             stdout=(tmp_path / "serve.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,8 +16,9 @@ from handler.config import Settings, setting
 from handler.errors import ArtifactError
 from handler.model import check_files
 from handler.serving.hosting import HostingSettings
+from handler.serving.ray import auth
 
-# With "0", Ray takes 127.0.0.1 as the node's address, so its own servers (GCS, raylet, workers,
+# With "0" (and the node's address given as 127.0.0.1), Ray's own servers (GCS, raylet, workers,
 # dashboard agent, metrics) listen on loopback only. Read when ray is imported: set before that.
 SHUTDOWN_GRACE_S = 30
 LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -36,7 +39,7 @@ class RaySettings(Settings):
     )
     max_ongoing_requests: int = setting(64, "requests one scorer replica holds at once", low=1)
     models_per_replica: int = setting(3, "multi-model: models a replica keeps loaded (LRU)", low=1)
-    temp_dir: Path | None = setting(None, "a local Ray's session folder (logs); unset: /tmp/bsm-ray-<pid>")
+    temp_dir: Path | None = setting(None, "a local Ray's session folder (logs); unset: a new /tmp/bsm-ray-XXXXXXXX")
 
 
 def scorer_options(
@@ -68,21 +71,55 @@ def scorer_options(
     return options
 
 
-def start_ray(ray_settings: RaySettings, cores: int) -> Path | None:
-    """Join the cluster, or start a local Ray with no dashboard, everything but the proxy on loopback.
+@dataclass(frozen=True)
+class RayRun:
+    """A Ray this process joined or started: what stop_ray needs."""
 
-    Returns the local session's folder (its logs), None on a cluster.
+    session: Path | None  # a local Ray's folder (its logs); None on a cluster
+    token_dir: Path | None  # a local Ray's token folder, deleted when Ray stops
+
+
+def start_ray(ray_settings: RaySettings, cores: int) -> RayRun:
+    """Join the cluster with its token, or start a local Ray with a fresh token, no dashboard, on loopback.
+
+    Everything a local Ray listens on but the Serve proxy is on loopback, or (a replica's
+    gRPC server, which Ray binds to every address) refuses callers without the token.
     """
-    if ray_settings.address is None:
-        os.environ.update(LOCAL_ONLY)
+    if ray_settings.address is not None:
+        auth.require_cluster_token(os.environ)
+        import ray
+
+        ray.init(address=ray_settings.address, log_to_driver=True)
+        return RayRun(None, None)
+    if "ray" in sys.modules:  # it read its authentication mode on import: ours would not apply
+        raise RuntimeError("ray was imported before start_ray; a local Ray's authentication is set before that")
+    os.environ.update(LOCAL_ONLY)
+    token_dir = auth.local_token(os.environ)
+    try:
+        import ray
+
+        # A new folder each time (never a predictable one that may exist); unix socket paths must stay short.
+        temp = ray_settings.temp_dir or Path(tempfile.mkdtemp(prefix="bsm-ray-", dir="/tmp"))
+        ray.init(
+            num_cpus=cores,
+            include_dashboard=False,
+            _temp_dir=str(temp),
+            _node_ip_address="127.0.0.1",
+            log_to_driver=True,
+        )
+    except BaseException:
+        auth.remove_token(token_dir)
+        raise
+    return RayRun(temp, token_dir)
+
+
+def stop_ray(run: RayRun) -> None:
+    """Leave the cluster or stop the local Ray, then delete its token."""
     import ray
 
-    if ray_settings.address is not None:
-        ray.init(address=ray_settings.address, log_to_driver=True)
-        return None
-    temp = ray_settings.temp_dir or Path(f"/tmp/bsm-ray-{os.getpid()}")  # unix socket paths must stay short
-    ray.init(num_cpus=cores, include_dashboard=False, _temp_dir=str(temp), log_to_driver=True)
-    return temp
+    ray.shutdown()
+    if run.token_dir is not None:
+        auth.remove_token(run.token_dir)
 
 
 def deploy(hosting: HostingSettings, ray_settings: RaySettings, worker_env: Mapping[str, str], cores: int) -> None:
@@ -127,14 +164,13 @@ def run(hosting: HostingSettings, worker_env: Mapping[str, str], env: Mapping[st
                 "model_artifacts.pth); a .mar archive is TorchServe's format"
             )
         check_files(hosting.model_dir)  # a missing or mangled file stops us before Ray starts
-    session = start_ray(ray_settings, cores)
+    started = start_ray(ray_settings, cores)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs a SIGTERM handler that dies
         signal.signal(sig, lambda *_: stop.set())
-    import ray
     from ray import serve
 
-    where = f"cluster {ray_settings.address}" if session is None else f"local Ray, logs in {session}"
+    where = f"cluster {ray_settings.address}" if started.session is None else f"local Ray, logs in {started.session}"
     mode = "multi-model" if hosting.multi_model else "single-model"
     print(
         f"serve: starting Ray Serve ({mode}) on port {hosting.port} with {hosting.workers} replicas "
@@ -167,5 +203,5 @@ def run(hosting: HostingSettings, worker_env: Mapping[str, str], env: Mapping[st
         watchdog.daemon = True
         watchdog.start()
         serve.shutdown()
-        ray.shutdown()
+        stop_ray(started)
         watchdog.cancel()

@@ -71,3 +71,19 @@ def test_the_engine_is_chosen_by_bsm_engine(tiny_model_dir: Path, tmp_path: Path
     monkeypatch.setenv("BSM_ENGINE", "ray")
     assert main(["serve"]) == 1
     assert "model.pth: is not a file torch.save wrote" in capsys.readouterr().err
+
+
+def test_serve_will_not_join_a_cluster_without_its_token(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    for variable in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(tmp_path))
+    monkeypatch.setenv("BSM_ENGINE", "ray")
+    monkeypatch.setenv("BSM_RAY_ADDRESS", "127.0.0.1:1")  # nothing there: refused before any connection
+    assert main(["serve"]) == 1
+    assert "RAY_AUTH_MODE is None, expected 'token'" in capsys.readouterr().err
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    assert main(["serve"]) == 1
+    assert "set RAY_AUTH_TOKEN to it or RAY_AUTH_TOKEN_PATH to a file holding it" in capsys.readouterr().err
