@@ -6,18 +6,18 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from handler.errors import ArtifactError, ConfigError
+from handler.errors import ArtifactError, ConfigError, InvalidInput
 from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
 from handler.model.openvino_encoder import decline_telemetry
 from handler.serving.logs import log_with_levels
+from handler.serving.model_root import confined_model_dir
 from handler.serving.torchserve import MODEL_ROOT_ENV, status
 
 # TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can:
@@ -49,11 +49,12 @@ def check_model_root(model_dir: str) -> None:
     allowed_urls cannot see is a link inside the root (or its lone child folder) pointing out.
     """
     root = os.environ.get(MODEL_ROOT_ENV)
-    if not root:
-        return
-    real, real_root = Path(model_dir).resolve(), Path(root).resolve()
-    if real == real_root or not real.is_relative_to(real_root):
-        raise ArtifactError(f"model directory {model_dir} is {real}, outside {root}: not loaded")
+    if root:
+        try:
+            confined_model_dir(model_dir, root)
+        except InvalidInput:
+            real = os.path.realpath(model_dir)
+            raise ArtifactError(f"model directory {model_dir} is {real}, outside {root}: not loaded") from None
 
 
 def _device(properties: dict[str, Any]) -> torch.device:
