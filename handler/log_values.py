@@ -12,5 +12,8 @@ def loggable(value: object, limit: int = LIMIT) -> str:
     """
     text = str(value)
     cut = text[:limit]
-    escaped = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in cut)
+    # A backslash is escaped too, so a caller's literal "\\n" cannot pass for an escaped line break.
+    escaped = "".join(
+        ch if ch.isprintable() and ch != "\\" else ch.encode("unicode_escape").decode("ascii") for ch in cut
+    )
     return escaped + ("..." if len(text) > limit else "")

@@ -17,6 +17,7 @@ from handler.log_values import LIMIT, loggable
     [
         ("model-1", "model-1"),
         ("a\nINFO forged line", "a\\nINFO forged line"),
+        ("a\\nb", "a\\\\nb"),  # a literal backslash-n cannot pass for an escaped line break
         ("tab\there\r\x00\x1b[31m", "tab\\there\\r\\x00\\x1b[31m"),
         ("\u2028line\u200bsep", "\\u2028line\\u200bsep"),
         ("café 😀", "café 😀"),

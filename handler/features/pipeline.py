@@ -88,11 +88,19 @@ class Derived:
         return cls(source, [processor_from_spec({"name": s}) for s in LANGUAGE_STEPS], OrdinalEncoder())
 
 
-def run_steps(steps: Sequence[Processor], values: list[Any], fit: bool, stage_ms: dict[str, float]) -> list[Any]:
-    """Values through each step in turn (fitting it first when `fit`), adding the timed steps' ms to `stage_ms`."""
+def run_steps(
+    steps: Sequence[Processor], values: list[Any], fit: bool, stage_ms: dict[str, float], window: int | None = None
+) -> list[Any]:
+    """Values through each step in turn (fitting it first when `fit`), adding the timed steps' ms to `stage_ms`.
+
+    Each step's texts are cut to `window` again: a step may lengthen a text (NFKC makes 18
+    characters of U+FDFA), and the next must still read no more than the window.
+    """
     for step in steps:
         start = time.perf_counter()
         values = step.fit_transform(values) if fit else step.transform(values)
+        if window is not None:
+            values = [v[:window] if isinstance(v, str) else v for v in values]
         if step.STAGE is not None:
             stage_ms[step.STAGE] = stage_ms.get(step.STAGE, 0.0) + (time.perf_counter() - start) * 1000
     return values
@@ -203,12 +211,19 @@ class FeaturePipeline:
     ) -> dict[str, list[str]]:
         """Each text column through its cleaning steps (fitting each step first when `fit`)."""
         timings = {} if stage_ms is None else stage_ms
-        return {name: run_steps(steps, self.window(columns[name]), fit, timings) for name, steps in self.text.items()}
+        window = self.window_chars
+        return {
+            name: run_steps(steps, self.window(columns[name]), fit, timings, window)
+            for name, steps in self.text.items()
+        }
 
     def derive(self, columns: Columns, fit: bool = False, stage_ms: dict[str, float] | None = None) -> Columns:
         """Each derived feature's categories, from its source text column."""
         timings = {} if stage_ms is None else stage_ms
-        return {n: run_steps(f.steps, self.window(columns[f.source]), fit, timings) for n, f in self.derived.items()}
+        window = self.window_chars
+        return {
+            n: run_steps(f.steps, self.window(columns[f.source]), fit, timings, window) for n, f in self.derived.items()
+        }
 
     def window(self, texts: Sequence[str]) -> list[str]:
         """Each text's first `window_chars` characters: all that the steps and the tokenizer read of it."""

@@ -105,6 +105,7 @@ class Served:
 # is spent. A row costs its text characters (each field cut to the window the steps read) and a
 # fixed share for the model, which is what a short row mostly costs.
 ROW_COST = 10_000
+LINE_COST = 32  # a line break costs the e-mail parser and ftfy about as much as this many characters
 ROUND_COST = 200 * ROW_COST
 
 
@@ -280,11 +281,14 @@ class BatchInference:
         rounds = plan_rounds(costs, ROUND_COST)
         for n, parts in enumerate(rounds):
             if self._spent(t0):
-                self._cut({good[i][0] for part in rounds[n:] for i, _, _ in part}, pieces, requests, outcomes)
+                left = {good[i][0] for part in rounds[n:] for i, _, _ in part}
+                dear = {good[i][0] for i, row_costs in enumerate(costs) if sum(row_costs) > ROUND_COST}
+                self._cut(left, dear, pieces, outcomes)
                 break
-            live = [
-                (good[i][0], _slice(good[i][1], a, b)) for i, a, b in parts if isinstance(outcomes[good[i][0]], Plan)
-            ]
+            parts = [(i, a, b) for i, a, b in parts if isinstance(outcomes[good[i][0]], Plan)]
+            if not parts:  # every request of this round was refused or failed: nothing to do, nothing to learn
+                continue
+            live = [(good[i][0], _slice(good[i][1], a, b)) for i, a, b in parts]
             t1 = time.perf_counter()
             features, held = self.featurize(live, requests, outcomes)
             t2 = time.perf_counter()
@@ -346,21 +350,24 @@ class BatchInference:
         """Each row's cost: its text characters the steps read, and the model's fixed share."""
         window = self.predictor.artifacts.pipeline.window_chars
         texts = [columns[name] for name in self.predictor.artifacts.schema.of_kind(ColumnKind.TEXT)]
-        return [ROW_COST + sum(min(len(column[row]), window) for column in texts) for row in range(_rows(columns))]
+        return (
+            [
+                ROW_COST + sum(min(len(text), window) + LINE_COST * text.count("\n", 0, window) for text in row)
+                for row in zip(*texts, strict=True)
+            ]
+            if texts
+            else [ROW_COST] * _rows(columns)
+        )
 
     def _cut(
-        self,
-        left: set[int],
-        pieces: dict[int, list[np.ndarray]],
-        requests: Sequence[Request],
-        outcomes: list[Plan | Response],
+        self, left: set[int], dear: set[int], pieces: dict[int, list[np.ndarray]], outcomes: list[Plan | Response]
     ) -> None:
         """Answer the requests not fully scored when the time budget ran out."""
         for index in left:
             plan = outcomes[index]
             if not isinstance(plan, Plan):
                 continue
-            if pieces[index]:  # it had started: it alone ran past the budget
+            if pieces[index] and index in dear:  # bigger than a round, started: it ran past the budget itself
                 error: ServingError = PayloadTooLarge(
                     f"request {index + 1} of the batch could not be scored within the batch's time budget of "
                     f"{self.budget_s:g} s; send fewer rows a request"

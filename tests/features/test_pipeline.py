@@ -70,3 +70,10 @@ def test_the_window_is_recorded_and_an_older_spec_gets_the_default(tiny_predicto
     assert FeaturePipeline.from_spec(pipeline.schema, spec | {"window_chars": 5000}).window_chars == 5000
     with pytest.raises(ValueError, match="window_chars is 3, expected at least"):
         FeaturePipeline.from_spec(pipeline.schema, spec | {"window_chars": 3})
+
+
+def test_a_step_that_lengthens_a_text_hands_on_no_more_than_the_window(tiny_predictor: Predictor) -> None:
+    """NFKC turns U+FDFA into 18 characters: the steps after it still read only the window."""
+    pipeline = tiny_predictor.artifacts.pipeline
+    cleaned = pipeline.clean_text({"subject": ["\ufdfa" * pipeline.window_chars], "message": [""]})
+    assert 0 < len(cleaned["subject"][0]) <= pipeline.window_chars

@@ -273,3 +273,17 @@ def test_a_request_this_worker_cannot_score_within_the_budget_is_refused_before_
     message = json.loads(served.responses[0].body)["message"]
     most = re.search(r"send at most (\d+) rows", message)
     assert "request has 240 rows" in message and most and 100 < int(most.group(1)) < 150, message  # text adds cost
+
+
+def test_a_request_smaller_than_a_round_that_the_budget_cut_midway_gets_503_not_413(
+    tiny_predictor: Predictor, tiny_frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three requests of 150 rows share rounds: the one cut at a round's edge is no fault of its size."""
+    service = BatchInference(tiny_predictor, ServingSettings(time_budget_s=30))
+    scored: list[int] = []
+    inference = service.inference
+    monkeypatch.setattr(service, "inference", lambda features: scored.append(len(features)) or inference(features))
+    monkeypatch.setattr(service, "_spent", lambda started: bool(scored))
+    body = _csv(pd.concat([tiny_frames[1]] * 2, ignore_index=True).head(150), tiny_predictor.columns)
+    served = service.serve([Request(body, "text/csv") for _ in range(3)])
+    assert sorted(r.status for r in served.responses) == [200, 503, 503]

@@ -94,6 +94,7 @@ def start_ray(ray_settings: RaySettings, cores: int) -> RayRun:
     if "ray" in sys.modules:  # it read its authentication mode on import: ours would not apply
         raise RuntimeError("ray was imported before start_ray; a local Ray's authentication is set before that")
     os.environ.update(LOCAL_ONLY)
+    os.environ.pop("RAY_ADDRESS", None)  # else ray.init() joins that cluster, past require_cluster_token
     token_dir = auth.local_token(os.environ)
     try:
         import ray
