@@ -227,15 +227,23 @@ def test_an_answer_that_cannot_be_written_fails_alone(
     assert good.status == 200 and len(good.body.decode().splitlines()) == 2
 
 
+def budget_spent_after_one_round(
+    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> tuple[BatchInference, list[int]]:
+    """A service whose 30 s time budget runs out once one round is scored; the rows each round scored."""
+    service = BatchInference(predictor, ServingSettings(time_budget_s=30))
+    scored: list[int] = []
+    inference = service.inference
+    monkeypatch.setattr(service, "inference", lambda features: scored.append(len(features)) or inference(features))
+    monkeypatch.setattr(service, "_spent", lambda started: bool(scored))
+    return service, scored
+
+
 def test_past_its_time_budget_a_batch_answers_at_once_the_requests_it_has_not_scored(
     tiny_predictor: Predictor, tiny_frames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Smallest first: the small request is scored; the one cut mid-way gets 413, the one never started 503."""
-    service = BatchInference(tiny_predictor, ServingSettings(time_budget_s=30))
-    scored: list[int] = []
-    inference = service.inference
-    monkeypatch.setattr(service, "inference", lambda features: scored.append(len(features)) or inference(features))
-    monkeypatch.setattr(service, "_spent", lambda started: bool(scored))  # the budget runs out after one round
+    service, scored = budget_spent_after_one_round(tiny_predictor, monkeypatch)
     frame = tiny_frames[1]
     rows = pd.concat([frame] * 6, ignore_index=True)  # 720 rows
     huge, large, small = rows.head(600), rows.head(300), frame.head(2)
@@ -279,11 +287,7 @@ def test_a_request_smaller_than_a_round_that_the_budget_cut_midway_gets_503_not_
     tiny_predictor: Predictor, tiny_frames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three requests of 150 rows share rounds: the one cut at a round's edge is no fault of its size."""
-    service = BatchInference(tiny_predictor, ServingSettings(time_budget_s=30))
-    scored: list[int] = []
-    inference = service.inference
-    monkeypatch.setattr(service, "inference", lambda features: scored.append(len(features)) or inference(features))
-    monkeypatch.setattr(service, "_spent", lambda started: bool(scored))
+    service, _ = budget_spent_after_one_round(tiny_predictor, monkeypatch)
     body = _csv(pd.concat([tiny_frames[1]] * 2, ignore_index=True).head(150), tiny_predictor.columns)
     served = service.serve([Request(body, "text/csv") for _ in range(3)])
     assert sorted(r.status for r in served.responses) == [200, 503, 503]
