@@ -7,7 +7,7 @@ import json
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -20,9 +20,25 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 
 
-def setting(default: Any, doc: str, *, low: int | None = None, high: int | None = None, env: str | None = None) -> Any:
-    """A settings field: its default, what it means, its bounds and (where not the prefix rule's) its variable."""
-    return dataclasses.field(default=default, metadata={"doc": doc, "low": low, "high": high, "env": env})
+Choices = Callable[[], Iterable[str]]
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    env: str | None = None,
+    choices: Choices | None = None,
+) -> Any:
+    """A settings field: its default, what it means, its bounds, its variable (where not the prefix rule's).
+
+    `choices` names the allowed values of a text field that a registry holds (asked when a value is
+    converted, so what registers later counts).
+    """
+    metadata = {"doc": doc, "low": low, "high": high, "env": env, "choices": choices}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def to_bool(raw: Any, label: str) -> bool:
@@ -56,13 +72,20 @@ def to_enum(kind: type[E], raw: Any, label: str) -> E:
     """A member of `kind` by its value, in any case; the error lists the allowed values."""
     if isinstance(raw, kind):
         return raw
-    text = str(raw.value if isinstance(raw, Enum) else raw).strip().lower()
-    for member in kind:
-        if str(member.value).lower() == text:
-            return member
-    values = [str(m.value) for m in kind]
-    allowed = " or ".join(values) if len(values) == 2 else "one of: " + ", ".join(values)
-    raise ConfigError(f"{label} is {raw!r}, expected {allowed}")
+    text = str(raw.value) if isinstance(raw, Enum) else raw
+    values = {str(member.value): member for member in kind}
+    return values[to_choice(text, values, label)]
+
+
+def to_choice(raw: Any, choices: Iterable[str], label: str) -> str:
+    """One of `choices`, in any case; the error lists them, as `to_enum`'s does."""
+    allowed = list(choices)
+    text = str(raw).strip().lower()
+    for choice in allowed:
+        if choice.lower() == text:
+            return choice
+    listed = " or ".join(allowed) if len(allowed) == 2 else "one of: " + ", ".join(allowed)
+    raise ConfigError(f"{label} is {raw!r}, expected {listed}")
 
 
 def to_list(raw: Any, label: str) -> list[str]:
@@ -79,8 +102,12 @@ def to_list(raw: Any, label: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def convert(raw: Any, kind: Any, label: str, low: int | None = None, high: int | None = None) -> Any:
+def convert(
+    raw: Any, kind: Any, label: str, low: int | None = None, high: int | None = None, choices: Choices | None = None
+) -> Any:
     """`raw` (text from a variable or a flag, or a YAML value) as a value of the declared type `kind`."""
+    if choices is not None and raw is not None:
+        return to_choice(raw, choices(), label)
     args = typing.get_args(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:  # X | None
         if raw is None:
@@ -178,7 +205,7 @@ class Settings:
             label = cls.LABEL.format(name=name, variable=variable or name)
             meta = fields[name].metadata
             try:
-                values[name] = convert(value, hints[name], label, meta.get("low"), meta.get("high"))
+                values[name] = convert(value, hints[name], label, meta.get("low"), meta.get("high"), meta.get("choices"))
             except ConfigError as exc:
                 if variable and variable not in str(exc):
                     raise ConfigError(f"{exc} (set by {variable})") from None
@@ -190,5 +217,6 @@ class Settings:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             label = self.LABEL.format(name=f.name, variable=f.name)
-            value = convert(getattr(self, f.name), hints[f.name], label, f.metadata.get("low"), f.metadata.get("high"))
+            meta = f.metadata
+            value = convert(getattr(self, f.name), hints[f.name], label, meta.get("low"), meta.get("high"), meta.get("choices"))
             object.__setattr__(self, f.name, value)  # frozen dataclasses too: this runs in __post_init__

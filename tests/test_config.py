@@ -71,6 +71,21 @@ def test_enums_match_in_any_case_and_list_what_is_allowed() -> None:
         to_enum(Colour, "green", "c")
 
 
+def test_a_setting_with_choices_takes_them_in_any_case_and_lists_them_when_refused() -> None:
+    names = ["alpha", "beta", "gamma"]
+
+    @dataclass(frozen=True)
+    class Picked(Settings):
+        ENV_PREFIX = "T_"
+        name: str = setting("alpha", "one of the registered names", choices=lambda: names)
+
+    assert Picked.from_sources(env={"T_NAME": " BETA "}).name == "beta"
+    names.append("delta")  # asked at conversion: what registers later counts
+    assert Picked.from_sources(env={"T_NAME": "delta"}).name == "delta"
+    with pytest.raises(ConfigError, match="'omega', expected one of: alpha, beta, gamma, delta"):
+        Picked.from_sources(env={"T_NAME": "omega"})
+
+
 @pytest.mark.parametrize(
     "raw, expected", [("a, b,,c", ["a", "b", "c"]), ('["a", "b"]', ["a", "b"]), (["a", 1], ["a", "1"]), ("", [])]
 )
