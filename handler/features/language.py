@@ -1,10 +1,7 @@
-"""Language identification of text with py3langid: its model ships inside the 4.6 MB wheel (numpy, no pickle).
+"""Language identification of text with py3langid: its model ships inside the wheel (numpy, no pickle).
 
-Chosen by measurement on the example's 600 held-out messages (2-core AMD EPYC Zen 4): py3langid
-labels 98.0% of whole messages and 99.5% of first sentences as the template they came from, at
-10,700 and 12,800 rows/s; lingua-language-detector (all languages) 97.8% and 99.8% at 1,350
-and 1,560 rows/s, a 96 MB wheel that takes 6 s to load. The disagreements are mixed messages
-(an English greeting and filler around a French or German body), where neither is wrong.
+Chosen over lingua-language-detector, which was no more accurate on the example's messages and
+several times slower, from a far larger wheel (docs/text-steps.md has the comparison).
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ UNKNOWN = "und"  # ISO 639-2's code for "undetermined": too short, or not sure e
 
 @lru_cache(maxsize=8)
 def _identifier(languages: tuple[str, ...]) -> Any:
-    """py3langid's model (0.5 s to load), shared by every processor with the same candidates."""
+    """py3langid's model, loaded once and shared by every processor with the same candidates."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

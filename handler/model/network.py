@@ -41,9 +41,7 @@ ENCODER_KEYS = (
 
 
 # Sequence lengths over this are rounded up to a multiple of it: fewer distinct tensor shapes,
-# so oneDNN's per-shape kernel cache stops growing. bf16, 2 threads, example model, 300 random
-# batches of 1-32 rows, then RSS / sorted rows/s / random rows/s: exact lengths 1,323 MB /
-# 149 / 87; all rounded 775 / 118 / 83; rounded above 16 only 824 / 136 / 94.
+# so oneDNN's per-shape kernel cache stops growing.
 PAD_MULTIPLE = 16
 
 
@@ -161,11 +159,10 @@ class MultimodalClassifier(nn.Module):
 def skeleton(config: ModelConfig, encoder: nn.Module | None = None) -> MultimodalClassifier:
     """The network with parameters allocated but not initialised, for weights loaded right after.
 
-    Random initialisation of a MiniLM-sized encoder took ~2 s of a worker's start and wrote
-    ~200 MB that the loaded weights replace at once. Buffers the encoder computes itself
-    (position ids) are still built. With `encoder` given, only the small head is built, and
-    transformers' model code (118 MB of imports: its loss functions pull in scipy, torch's
-    distributed tensors sympy) is never imported.
+    Random initialisation would spend a worker's start-up time and memory on values the loaded
+    weights replace at once. Buffers the encoder computes itself (position ids) are still built.
+    With `encoder` given, only the small head is built, and transformers' model code (whose
+    imports pull in scipy and sympy) is never imported.
     """
     if encoder is not None:
         return MultimodalClassifier(config, encoder)

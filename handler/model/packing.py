@@ -9,18 +9,13 @@ import numpy as np
 
 from handler.model.planning import plan_micro_batches
 
-# Sequences are filled up to this many tokens (or the longest text, where longer). Example model,
-# OpenVINO NNCF int8, 2-core EPYC, 40 draws of 16 held-out rows in one call: 128 -> 306 rows/s,
-# 192 -> 303, 256 -> 293, 384 -> 233, each text its own sequence (as padded calls) 172.
+# Sequences are filled up to this many tokens (or the longest text, where longer): longer ones
+# pay more in attention than they save in calls (docs/execution-modes.md, how the constants were chosen).
 TARGET_TOKENS = 128
 # Sequences are padded to a multiple of this: OpenVINO keeps memory per input shape it has seen.
-# Example int8, in process, 150 random batches of 1-32 rows then 300 lone rows: exact lengths
-# 1,449 MB, multiple of 8 945 MB, of 16 796 MB; side by side in one process the 1-row p50 was
-# 7.5 / 7.5 / 7.1 ms and 16 random rows 153 / 167 / 184 rows/s (32: 7.6 ms, 181 rows/s).
 SEQUENCE_MULTIPLE = 16
 # No sequence is made longer than this: beyond 512 keys OpenVINO's CPU attention takes another
-# path, and a text packed there moved by 3e-7 in f32 and 5e-3 in int8 (its pooled vector) from
-# its answer alone; up to 512 it is bit-identical (example model, a 138-token text behind fillers).
+# path, where a packed text's answer moves with its batch-mates; up to 512 it is bit-identical.
 MAX_TOKENS = 512
 
 
@@ -43,7 +38,7 @@ class Call:
         """The same call with its sequences padded to `length` tokens."""
 
         def wider(array: np.ndarray) -> np.ndarray:
-            out = np.zeros((len(array), length), array.dtype)  # np.pad took ~40 us an array
+            out = np.zeros((len(array), length), array.dtype)  # cheaper than np.pad on this hot path
             out[:, : array.shape[1]] = array
             return out
 

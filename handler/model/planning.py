@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# What one more forward call costs, in padded row-tokens: splitting pays only when it saves more.
-# Measured (all-MiniLM, bf16, 2 threads; 30 random 10- and 16-row batches): greedy chunks of 8
-# 76 / 70 rows/s; this plan with 48: 73 / 77; 96: 106 / 100; 192: 85 / 90.
+# What one more forward call costs, in padded row-tokens: splitting pays only when it saves more
+# (docs/execution-modes.md, how the constants were chosen).
 CALL_COST_TOKENS = 96
 
 
