@@ -23,7 +23,7 @@ class ServingSettings(Settings):
     execution: str = setting(
         backends.AUTO,
         "how the forward pass runs: auto (the fastest mode that keeps fp32's labels on this CPU: openvino-int8 "
-        "where the model has bsm optimize's IR and the CPU VNNI or AMX, else openvino-bf16 or openvino) or a mode",
+        "where the model has bsm optimize's IR and the CPU VNNI or AMX; docs/bench/execution.md) or a mode by name",
         choices=backends.names,
         label="execution mode",
     )
