@@ -31,13 +31,14 @@ def setting(
     high: int | None = None,
     env: str | None = None,
     choices: Choices | None = None,
+    label: str | None = None,
 ) -> Any:
     """A settings field: its default, what it means, its bounds, its variable (where not the prefix rule's).
 
     `choices` names the allowed values of a text field that a registry holds (asked when a value is
-    converted, so what registers later counts).
+    converted, so what registers later counts). `label` names the value in messages (default: LABEL's).
     """
-    metadata = {"doc": doc, "low": low, "high": high, "env": env, "choices": choices}
+    metadata = {"doc": doc, "low": low, "high": high, "env": env, "choices": choices, "label": label}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -202,10 +203,12 @@ class Settings:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         values = {}
         for name, (value, variable) in raw.items():
-            label = cls.LABEL.format(name=name, variable=variable or name)
             meta = fields[name].metadata
+            label = meta.get("label") or cls.LABEL.format(name=name, variable=variable or name)
             try:
-                values[name] = convert(value, hints[name], label, meta.get("low"), meta.get("high"), meta.get("choices"))
+                values[name] = convert(
+                    value, hints[name], label, meta.get("low"), meta.get("high"), meta.get("choices")
+                )
             except ConfigError as exc:
                 if variable and variable not in str(exc):
                     raise ConfigError(f"{exc} (set by {variable})") from None
@@ -216,7 +219,9 @@ class Settings:
         """Convert and check values given directly (not through `load`), as `load` would."""
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            label = self.LABEL.format(name=f.name, variable=f.name)
             meta = f.metadata
-            value = convert(getattr(self, f.name), hints[f.name], label, meta.get("low"), meta.get("high"), meta.get("choices"))
+            label = meta.get("label") or self.LABEL.format(name=f.name, variable=f.name)
+            value = convert(
+                getattr(self, f.name), hints[f.name], label, meta.get("low"), meta.get("high"), meta.get("choices")
+            )
             object.__setattr__(self, f.name, value)  # frozen dataclasses too: this runs in __post_init__

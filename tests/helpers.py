@@ -32,4 +32,4 @@ def assert_batch_independent(predictor: Any, features: Any, batch: int = 16, bou
     from tools.bench.limit import batch_dependence
 
     worst = batch_dependence(predictor, features, batch)
-    assert worst <= bound, f"{predictor.execution.value}: a row's answer moved by {worst:.2e} with its batch-mates"
+    assert worst <= bound, f"{predictor.execution}: a row's answer moved by {worst:.2e} with its batch-mates"

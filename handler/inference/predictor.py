@@ -16,9 +16,8 @@ from handler.features.pipeline import Features
 from handler.features.schema import Columns
 from handler.inference.batching import iter_micro_batches
 from handler.inference.outputs import default_records
-from handler.model import openvino_encoder
+from handler.model import backends
 from handler.model.artifacts import Artifacts, load_artifacts, load_state_dict
-from handler.model.execution import Execution, autocast, prepare, resolve
 from handler.model.network import MultimodalClassifier, PoolingEncoder, skeleton
 
 
@@ -39,14 +38,16 @@ class Predictor:
         model: MultimodalClassifier,
         device: str | torch.device = "cpu",
         limits: BatchLimits = BatchLimits(),
-        execution: Execution | str = Execution.FP32,
+        execution: str | backends.ExecutionBackend = "fp32",
         model_dir: str | os.PathLike[str] | None = None,
+        prepared: bool = False,
     ) -> None:
+        """`model` run as `execution` on `device` (`model_dir`: its ahead-of-time files); `prepared`: it already is."""
         self.artifacts = artifacts
         self.device = torch.device(device)
-        # model_dir: where ahead-of-time files (bsm optimize's OpenVINO IR) are looked for.
-        self.execution = resolve(Execution.parse(execution), self.device, model_dir)  # never AUTO
-        self.model = prepare(model.to(self.device).eval(), self.execution, model_dir)
+        self.backend = backends.resolve(execution, self.device, model_dir)  # never auto
+        model = model.to(self.device).eval()
+        self.model = model if prepared else self.backend.prepare(model)
         self.limits = limits
 
     @classmethod
@@ -55,7 +56,7 @@ class Predictor:
         path: str | os.PathLike[str],
         device: str | torch.device = "cpu",
         limits: BatchLimits = BatchLimits(),
-        execution: Execution | str = Execution.FP32,
+        execution: str | backends.ExecutionBackend = "fp32",
     ) -> Predictor:
         """Load `model.pth` and `model_artifacts.pth` from a directory (weights-only).
 
@@ -63,12 +64,9 @@ class Predictor:
         when first used, so an encoder that OpenVINO runs from its IR never enters memory.
         """
         artifacts = load_artifacts(path)
-        mode = resolve(Execution.parse(execution), torch.device(device), path)
-        encoder = None
-        if mode is Execution.OPENVINO_INT8:  # the IR replaces the torch encoder whole: its weights stay unread
-            encoder = openvino_encoder.load_int8(
-                path, AutoConfig.for_model(**artifacts.model_config.encoder), torch.get_num_threads()
-            )
+        backend = backends.resolve(execution, torch.device(device), path)
+        # An encoder the backend reads from the directory (the int8 IR) replaces torch's: its weights stay unread.
+        encoder = backend.read_encoder(AutoConfig.for_model(**artifacts.model_config.encoder), torch.get_num_threads())
         model = skeleton(artifacts.model_config, encoder)
         state = load_state_dict(path, mmap=True)
         if encoder is not None:
@@ -81,7 +79,12 @@ class Predictor:
                 f"{os.path.join(path, 'model.pth')}: does not match the model config in "
                 f"model_artifacts.pth: missing {missing[:5]}, unexpected {result.unexpected_keys[:5]}"
             )
-        return cls(artifacts, model, device, limits, mode, path)
+        return cls(artifacts, model, device, limits, backend, path, prepared=encoder is not None)
+
+    @property
+    def execution(self) -> str:
+        """The execution mode the model runs in: its backend's name (never auto)."""
+        return self.backend.name
 
     @property
     def columns(self) -> list[str]:
@@ -112,7 +115,7 @@ class Predictor:
         pad = self.artifacts.pipeline.tokenizer.pad_id
         packed = isinstance(self.model.encoder, PoolingEncoder) and self.model.encoder.packs
         batches = iter_micro_batches(features, pad, limits.max_rows, limits.max_tokens, self.device, packed)
-        with torch.inference_mode(), autocast(self.execution, self.device):
+        with torch.inference_mode(), self.backend.context(self.device):
             for rows, batch in batches:
                 probabilities[rows] = torch.softmax(self.model(**batch).float(), dim=-1).cpu().numpy()
         return probabilities
@@ -131,8 +134,7 @@ class Predictor:
 
     def __repr__(self) -> str:
         return (
-            f"Predictor(columns={self.columns}, labels={self.labels}, device={self.device}, "
-            f"execution={self.execution.value})"
+            f"Predictor(columns={self.columns}, labels={self.labels}, device={self.device}, execution={self.execution})"
         )
 
 

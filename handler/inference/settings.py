@@ -10,7 +10,7 @@ from typing import Any
 
 from handler.config import Settings, setting
 from handler.inference.outputs import OutputField
-from handler.model.execution import Execution
+from handler.model import backends
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,12 @@ class ServingSettings(Settings):
     ENV_PREFIX = "BSM_"
     KIND = "handler settings"
 
-    execution: Execution = setting(
-        Execution.AUTO,
-        "auto (the fastest mode that keeps fp32's labels on this CPU: openvino-int8 where the model has "
-        "bsm optimize's IR and the CPU VNNI or AMX, else openvino-bf16 or openvino), fp32, bf16, bf16-weights, "
-        "int8, openvino, openvino-bf16, openvino-int8",
+    execution: str = setting(
+        backends.AUTO,
+        "how the forward pass runs: auto (the fastest mode that keeps fp32's labels on this CPU: openvino-int8 "
+        "where the model has bsm optimize's IR and the CPU VNNI or AMX; docs/bench/execution.md) or a mode by name",
+        choices=backends.names,
+        label="execution mode",
     )
     torch_threads: int | None = setting(None, "intra-op threads per worker; unset: cores // workers", low=1)
     max_batch_rows: int = setting(32, "rows per forward pass (micro-batch)", low=1)
@@ -64,5 +65,5 @@ class ServingSettings(Settings):
         env = os.environ if env is None else env
         settings = cls.load(None, env)
         if not env.get(cls.variables()["execution"], "").strip():
-            settings = dataclasses.replace(settings, execution=Execution.FP32)
+            settings = dataclasses.replace(settings, execution="fp32")
         return settings

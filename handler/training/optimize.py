@@ -17,7 +17,9 @@ from handler.errors import ConfigError
 from handler.features.pipeline import Features
 from handler.inference.batching import iter_micro_batches
 from handler.inference.predictor import Predictor
-from handler.model import openvino_encoder as ove
+from handler.model.openvino import encoder, ir
+from handler.model.openvino.convert import convert
+from handler.model.openvino.runtime import openvino
 from handler.model.packing import MAX_TOKENS, Call, plan_calls
 
 
@@ -26,7 +28,7 @@ class OptimizeReport:
     """What `bsm optimize` wrote and measured; also the int8 IR's card."""
 
     weights_sha256: str
-    format: int  # the inputs the IR takes (openvino_encoder.IR_FORMAT)
+    format: int  # the inputs the IR takes (ir.IR_FORMAT)
     calibration_rows: int
     validation_rows: int
     agreement: float  # share of validation rows whose int8 label equals fp32's
@@ -43,10 +45,8 @@ def encoder_inputs(
     """NNCF's calibration items: each sequence of the encoder calls serving makes, `rows_per_item` rows at a time.
 
     A sequence is cut to its texts: padding tokens attend only to padding, and their activations
-    would widen the int8 ranges for tokens no answer reads (with them: 99.50% agreement, 99.67% without).
-    NNCF takes ranges per item, so how texts are grouped moves the result; measured on the example
-    (validation / held-out label agreement): 8 rows packed with no length bound 99.67% / 99.83%,
-    bounded at serving's 512 tokens 99.67 / 99.00, 16 rows 99.50 / 98.83, a text each 99.50 / 99.33.
+    would widen the int8 ranges for tokens no answer reads. NNCF takes ranges per item, so how
+    texts are grouped moves the result: docs/bench/execution.md compares the groupings tried.
     """
     items = []
     for call in served_calls(predictor, features, packs, rows_per_item, bound=None):
@@ -64,7 +64,7 @@ def lone_calls(predictor: Predictor, features: Features, packs: bool) -> list[Ca
 def commonest_widths(calls: Sequence[Call]) -> list[int]:
     """The FIXED_GRAPHS commonest sequence widths among `calls`, ascending."""
     counts = Counter(call.input_ids.shape[1] for call in calls)
-    return sorted(width for width, _ in counts.most_common(ove.FIXED_GRAPHS))
+    return sorted(width for width, _ in counts.most_common(encoder.FIXED_GRAPHS))
 
 
 def served_calls(
@@ -85,7 +85,7 @@ def label_agreement(
     original = predictor.model.encoder
 
     def validate(compiled: Any, _items: Iterable[Any]) -> float:
-        predictor.model.encoder = ove.OpenVinoEncoder(compiled, original.config)
+        predictor.model.encoder = encoder.OpenVinoEncoder(compiled, original.config)
         try:
             return float((predictor.forward(features).argmax(axis=1) == reference).mean())
         finally:
@@ -107,7 +107,7 @@ def optimize(
     measure label agreement with fp32. NNCF's accuracy control keeps the layers whose
     quantization moves labels in float until the agreement reaches `min_agreement`.
     """
-    ov = ove.openvino()  # first: it declines the usage reporting nncf would start on import
+    ov = openvino()  # first: it declines the usage reporting nncf would start on import
     import nncf
 
     if not calibration or not validation:
@@ -116,13 +116,13 @@ def optimize(
         )
     began = time.perf_counter()
     model_dir = Path(model_dir)
-    fingerprint = ove.weights_fingerprint(model_dir)
+    fingerprint = ir.weights_fingerprint(model_dir)
     predictor = Predictor.from_dir(model_dir, execution="fp32")
-    model = ove.convert(predictor.model.encoder)
+    model = convert(predictor.model.encoder)
     versions = {"openvino": ov.__version__, "nncf": nncf.__version__, "torch": torch.__version__}
 
     features = predictor.preprocess(list(calibration))
-    packs = ove.packs(model)
+    packs = ir.packs(model)
     items = encoder_inputs(predictor, features, packs)
     held = predictor.preprocess(list(validation))
     reference = predictor.forward(held).argmax(axis=1)
@@ -138,14 +138,15 @@ def optimize(
         model_type=nncf.ModelType.TRANSFORMER,
     )
     # Measured again under the serving config (f32 hint), not NNCF's own compile.
-    agreement = validate(ove.compile_encoder(quantized, "f32", torch.get_num_threads()), [])
+    agreement = validate(encoder.compile_encoder(quantized, "f32", torch.get_num_threads()), [])
     # Graphs fixed at a lone row's commonest widths, kept where every calibration row alone answers as before.
     lone = lone_calls(predictor, features, packs)
     threads, config = torch.get_num_threads(), predictor.model.encoder.config
-    served = ove.int8_encoder(quantized.clone(), config, threads, commonest_widths(lone), lone)  # it edits the model
+    # A clone: int8_encoder edits the model it is given.
+    served = encoder.int8_encoder(quantized.clone(), config, threads, commonest_widths(lone), lone)
     report = OptimizeReport(
         weights_sha256=fingerprint,
-        format=ove.IR_FORMAT,
+        format=ir.IR_FORMAT,
         calibration_rows=len(calibration),
         validation_rows=len(validation),
         agreement=agreement,
@@ -155,9 +156,9 @@ def optimize(
         seconds=round(time.perf_counter() - began, 1),
         versions=versions,
     )
-    int8_ir = model_dir / ove.IR_FOLDER / ove.INT8_IR
-    for stale in (int8_ir, int8_ir.with_suffix(".bin"), ove.card_path(int8_ir)):
+    int8_ir = model_dir / ir.IR_FOLDER / ir.INT8_IR
+    for stale in (int8_ir, int8_ir.with_suffix(".bin"), ir.card_path(int8_ir)):
         stale.unlink(missing_ok=True)
     if report.accepted:
-        ove.save_ir(quantized, int8_ir, asdict(report))
+        ir.save_ir(quantized, int8_ir, asdict(report))
     return report

@@ -14,7 +14,7 @@ import torch
 from examples.buyer_intents.build import is_current
 from handler import Predictor
 from handler.model.artifacts import ARTIFACTS_FILE, MODEL_FILE
-from handler.model.openvino_encoder import INT8_IR, current_ir, read_card
+from handler.model.openvino.ir import INT8_IR, current_ir, read_card
 from handler.training.trainer import evaluate
 from tests.helpers import TOLERANCE, assert_batch_independent
 
@@ -73,7 +73,7 @@ def test_this_cpus_default_keeps_fp32s_labels_and_ignores_batch_mates(example: P
     auto = Predictor.from_dir(example_dir, execution="auto")
     features = example.preprocess(test[example.columns])
     agreement = (auto.forward(features).argmax(1) == example.forward(features).argmax(1)).mean()
-    assert agreement >= 0.995, f"auto = {auto.execution.value} here: {agreement:.2%} of labels equal fp32's"
+    assert agreement >= 0.995, f"auto = {auto.execution} here: {agreement:.2%} of labels equal fp32's"
     assert_batch_independent(auto, features.take(np.arange(160)))
 
 
@@ -92,4 +92,4 @@ def test_the_default_answers_rows_in_any_batch_as_in_one_call(example_dir: Path)
             rows = order[start : start + int(rng.integers(1, 9))]
             start += len(rows)
             worst = np.abs(auto.forward(features.take(rows)) - together[rows]).max()
-            assert worst < TOLERANCE, f"{auto.execution.value}: rows {rows.tolist()} moved by {worst:.2e}"
+            assert worst < TOLERANCE, f"{auto.execution}: rows {rows.tolist()} moved by {worst:.2e}"

@@ -15,33 +15,31 @@ from handler import Predictor
 from handler.errors import ArtifactError
 from handler.inference.predictor import BatchLimits
 from handler.inference.settings import ServingSettings
-from handler.model import execution
-from handler.model.execution import Execution
+from handler.model import backends
+from handler.model.backends import base
+from handler.model.openvino import ir, runtime
 from tests.helpers import assert_batch_independent
 
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("fp32", Execution.FP32), (" BF16 ", Execution.BF16), ("int8", Execution.INT8), ("auto", Execution.AUTO)],
+    [("fp32", "fp32"), (" BF16 ", "bf16"), ("int8", "int8"), ("auto", "auto")],
 )
-def test_parse(text: str, expected: Execution) -> None:
-    assert Execution.parse(text) is expected
+def test_parse(text: str, expected: str) -> None:
+    assert backends.parse(text) == expected
 
 
 def test_parse_names_the_allowed_modes() -> None:
     with pytest.raises(
         ValueError, match=r"'fp16'.*auto, fp32, bf16, bf16-weights, int8, openvino, openvino-bf16, openvino-int8"
     ):
-        Execution.parse("fp16")
+        backends.parse("fp16")
 
 
 def test_setting_comes_from_the_model_config_then_the_environment() -> None:
-    assert ServingSettings.load({}, env={}).execution is Execution.AUTO
-    assert ServingSettings.load({"handler": {"execution": "int8"}}, env={}).execution is Execution.INT8
-    assert (
-        ServingSettings.load({"handler": {"execution": "int8"}}, env={"BSM_EXECUTION": "fp32"}).execution
-        is Execution.FP32
-    )
+    assert ServingSettings.load({}, env={}).execution == "auto"
+    assert ServingSettings.load({"handler": {"execution": "int8"}}, env={}).execution == "int8"
+    assert ServingSettings.load({"handler": {"execution": "int8"}}, env={"BSM_EXECUTION": "fp32"}).execution == "fp32"
     with pytest.raises(ValueError, match="execution mode is 'fast'"):
         ServingSettings.load(None, env={"BSM_EXECUTION": "fast"})
 
@@ -49,8 +47,8 @@ def test_setting_comes_from_the_model_config_then_the_environment() -> None:
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16\n")
-    assert execution.cpu_flags(info) == {"fpu", "sse2", "avx512f", "avx512_bf16"}
-    assert execution.cpu_flags(tmp_path / "absent") == set()
+    assert base.cpu_flags(info) == {"fpu", "sse2", "avx512f", "avx512_bf16"}
+    assert base.cpu_flags(tmp_path / "absent") == set()
 
 
 @pytest.mark.parametrize(
@@ -58,7 +56,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
     [({"avx512_bf16"}, True), ({"amx_bf16", "avx2"}, True), ({"avx512f", "avx2"}, False), (set(), False)],
 )
 def test_native_bf16(flags: set[str], expected: bool) -> None:
-    assert execution.native_bf16(flags) is expected
+    assert base.native_bf16(flags) is expected
 
 
 AMX = {"avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile"}
@@ -69,27 +67,59 @@ AVX2 = {"avx2", "fma"}
 @pytest.mark.parametrize(
     "flags, has_openvino, has_int8_ir, expected",
     [
-        (AMX, True, True, Execution.OPENVINO_INT8),
-        (EPYC, True, True, Execution.OPENVINO_INT8),
-        (EPYC, True, False, Execution.OPENVINO_BF16),
-        (AVX2, True, True, Execution.OPENVINO),  # no int8 dot products: int8 would be emulated
-        (AVX2, True, False, Execution.OPENVINO),
-        (EPYC, False, True, Execution.FP32),  # eager bf16 answers move with their batch-mates
-        (AVX2, False, False, Execution.FP32),
+        (AMX, True, True, "openvino-int8"),
+        (EPYC, True, True, "openvino-int8"),
+        (EPYC, True, False, "openvino-bf16"),
+        (AVX2, True, True, "openvino"),  # no int8 dot products: int8 would be emulated
+        (AVX2, True, False, "openvino"),
+        (EPYC, False, True, "fp32"),  # eager bf16 answers move with their batch-mates
+        (AVX2, False, False, "fp32"),
     ],
 )
 def test_auto_picks_by_cpu_capability(
-    flags: set[str], has_openvino: bool, has_int8_ir: bool, expected: Execution
+    monkeypatch: pytest.MonkeyPatch, flags: set[str], has_openvino: bool, has_int8_ir: bool, expected: str
 ) -> None:
-    assert execution.pick(flags, has_openvino, has_int8_ir) is expected
+    monkeypatch.setattr(runtime, "available", lambda: has_openvino)
+    monkeypatch.setattr(ir, "current_ir", lambda model_dir, name: Path(model_dir, name) if has_int8_ir else None)
+    assert backends.auto(torch.device("cpu"), Path("model"), flags).name == expected
 
 
 def test_auto_resolves_to_int8_only_with_a_current_ir(monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path) -> None:
-    monkeypatch.setattr(execution, "cpu_flags", lambda: EPYC)
-    assert execution.resolve(Execution.AUTO, torch.device("cpu"), tiny_model_dir) is Execution.OPENVINO_BF16
-    assert execution.resolve(Execution.AUTO, torch.device("cpu")) is Execution.OPENVINO_BF16
-    assert execution.resolve(Execution.AUTO, torch.device("cuda", 0)) is Execution.FP32
-    assert execution.resolve(Execution.INT8, torch.device("cpu")) is Execution.INT8
+    monkeypatch.setattr(base, "cpu_flags", lambda: EPYC)
+    assert backends.resolve("auto", torch.device("cpu"), tiny_model_dir).name == "openvino-bf16"
+    assert backends.resolve("auto", torch.device("cpu")).name == "openvino-bf16"
+    assert backends.resolve("auto", torch.device("cuda", 0)).name == "fp32"
+    assert backends.resolve("int8", torch.device("cpu")).name == "int8"
+
+
+@pytest.fixture
+def registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registered backends, restored after the test: what it registers goes with it."""
+    monkeypatch.setattr(base, "BACKENDS", dict(base.BACKENDS))
+
+
+def test_a_registered_backend_is_a_setting_and_ranked_by_auto(registry: None) -> None:
+    @backends.register
+    class Fp8(backends.ExecutionBackend):
+        name = "fp8"
+        preference = 1  # before every other
+
+        def suits(self, flags: set[str]) -> bool:
+            return "amx_fp8" in flags
+
+    assert backends.names()[-1] == "fp8"
+    assert ServingSettings.load(None, env={"BSM_EXECUTION": " FP8 "}).execution == "fp8"
+    assert backends.auto(torch.device("cpu"), None, AMX | {"amx_fp8"}).name == "fp8"
+    assert backends.auto(torch.device("cpu"), None, AMX).name != "fp8"  # not suited: the next in the order
+    assert backends.resolve("fp8", torch.device("cpu")).name == "fp8"
+
+
+@pytest.mark.parametrize("name", ["fp32", "openvino-int8", "auto"])
+def test_a_second_backend_of_a_name_is_refused(registry: None, name: str) -> None:
+    twin = type("Twin", (backends.ExecutionBackend,), {"name": name})
+    with pytest.raises(ValueError, match=f"'{name}' is already registered"):
+        backends.register(twin)
+    assert base.BACKENDS.get(name) is not twin
 
 
 def test_openvino_int8_without_its_ir_names_the_file(tiny_model_dir: Path) -> None:
@@ -100,7 +130,7 @@ def test_openvino_int8_without_its_ir_names_the_file(tiny_model_dir: Path) -> No
 @pytest.mark.parametrize("mode", ["int8", "bf16-weights", "openvino", "openvino-bf16", "openvino-int8"])
 def test_cpu_modes_refuse_other_devices(mode: str) -> None:
     with pytest.raises(ValueError, match="CPU only"):
-        execution.resolve(Execution.parse(mode), torch.device("cuda", 0))
+        backends.resolve(mode, torch.device("cuda", 0))
 
 
 def test_int8_converts_the_encoder_and_keeps_the_head(tiny_model_dir: Path) -> None:
@@ -111,7 +141,7 @@ def test_int8_converts_the_encoder_and_keeps_the_head(tiny_model_dir: Path) -> N
     assert quantized == {n for n in linears if n.startswith("encoder.")}
     head = {n for n in linears if n.startswith("head.")}
     assert head and all(isinstance(predictor.model.get_submodule(n), torch.nn.Linear) for n in head)
-    assert predictor.execution is Execution.INT8
+    assert predictor.execution == "int8"
 
 
 @pytest.mark.parametrize("mode", ["bf16", "bf16-weights", "int8", "openvino", "openvino-bf16"])

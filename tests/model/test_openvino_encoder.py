@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import AutoModel, BertConfig
 
-from handler.model import openvino_encoder as ove
+from handler.model.openvino import encoder as ove
+from handler.model.openvino.convert import convert
 
 TINY = {"vocab_size": 64, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 32}
 
@@ -24,7 +25,7 @@ def tiny_encoder(seed: int) -> torch.nn.Module:
 def converted() -> tuple[torch.nn.Module, object]:
     """A tiny BERT and its OpenVINO model."""
     encoder = tiny_encoder(0)
-    return encoder, ove.convert(encoder)
+    return encoder, convert(encoder)
 
 
 def lone(lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +105,7 @@ def test_a_fixed_graph_that_answers_otherwise_is_not_kept(converted, caplog) -> 
     encoder, model = converted
     served = ove.OpenVinoEncoder(ove.compile_encoder(model, "f32", 1), encoder.config)
     with caplog.at_level(logging.WARNING):
-        served.fix(ove.convert(tiny_encoder(1)), [32], 1)
+        served.fix(convert(tiny_encoder(1)), [32], 1)
     assert served.fixed == {}
     assert "fixed at 32 tokens answered unlike the dynamic one" in caplog.text
 

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModel, BertConfig, DistilBertConfig, RobertaConfig
 
-from handler.model import openvino_encoder as ove
+from handler.model.openvino.convert import convert, packs_exactly
+from handler.model.openvino.encoder import OpenVinoEncoder, compile_encoder
+from handler.model.openvino.ir import packs
 from handler.model.packing import MAX_TOKENS, SEQUENCE_MULTIPLE, TARGET_TOKENS, layout, pack, plan_calls
 
 
@@ -106,16 +108,16 @@ def test_a_call_padded_wider_pools_the_same_texts_the_same() -> None:
 def test_only_an_encoder_whose_texts_encode_the_same_packed_packs(config, expected: bool) -> None:
     torch.manual_seed(0)
     encoder = AutoModel.from_config(config).eval()
-    assert ove.packs_exactly(encoder) is expected
-    compiled = ove.compile_encoder(ove.convert(encoder), "f32", 1)
+    assert packs_exactly(encoder) is expected
+    compiled = compile_encoder(convert(encoder), "f32", 1)
     lengths = torch.tensor([9, 0, 3, 150, 120, 4])  # packed: 150 alone, the rest beside 120; an empty text
     ids = torch.randint(1, 64, (len(lengths), 150))
     mask = (torch.arange(150) < lengths[:, None]).long()
-    served = ove.OpenVinoEncoder(compiled, encoder.config)(ids, mask)
+    served = OpenVinoEncoder(compiled, encoder.config)(ids, mask)
     with torch.no_grad():  # each text alone in torch, its mean over its own tokens; an empty text: zeros
         alone = [
             encoder(input_ids=ids[i : i + 1, :n]).last_hidden_state.mean(dim=1) if n else torch.zeros(1, 16)
             for i, n in enumerate(lengths.tolist())
         ]
-    assert ove.packs(compiled) is expected
+    assert packs(compiled) is expected
     torch.testing.assert_close(served, torch.cat(alone), atol=1e-5, rtol=1e-4)

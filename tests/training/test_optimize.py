@@ -17,9 +17,11 @@ import torch
 from handler import Predictor
 from handler.cli.main import main
 from handler.errors import ArtifactError
-from handler.model import openvino_encoder as ove
+from handler.model import backends
 from handler.model.artifacts import MODEL_FILE
-from handler.model.execution import Execution, resolve
+from handler.model.openvino import ir
+from handler.model.openvino.encoder import FIXED_GRAPHS, OpenVinoEncoder, compile_encoder, graph_length
+from handler.model.openvino.runtime import openvino
 from handler.model.packing import SEQUENCE_MULTIPLE
 from handler.training.optimize import lone_calls, optimize
 from tests.helpers import assert_batch_independent
@@ -38,22 +40,22 @@ def optimized_dir(tiny_model_dir: Path, tiny_frames, tmp_path_factory: pytest.Te
 
 
 def test_writes_the_ir_and_a_card_naming_its_weights(optimized_dir: Path) -> None:
-    folder = optimized_dir / ove.IR_FOLDER
+    folder = optimized_dir / ir.IR_FOLDER
     assert sorted(p.name for p in folder.iterdir()) == ["encoder-int8.bin", "encoder-int8.json", "encoder-int8.xml"]
     card = json.loads((folder / "encoder-int8.json").read_text())
-    assert card["weights_sha256"] == ove.weights_fingerprint(optimized_dir)
+    assert card["weights_sha256"] == ir.weights_fingerprint(optimized_dir)
     assert 0.0 <= card["agreement"] <= 1.0 and set(card["versions"]) == {"openvino", "nncf", "torch"}
 
 
 def test_a_lone_rows_commonest_lengths_get_graphs_of_their_own(optimized_dir: Path, tiny_frames) -> None:
     """The card names them (calibration rows alone); a worker compiles each, checked against the dynamic graph."""
-    lengths = json.loads(ove.card_path(optimized_dir / ove.IR_FOLDER / ove.INT8_IR).read_text())["fixed_lengths"]
-    assert 1 <= len(lengths) <= ove.FIXED_GRAPHS and all(n % SEQUENCE_MULTIPLE == 0 for n in lengths)
+    lengths = json.loads(ir.card_path(optimized_dir / ir.IR_FOLDER / ir.INT8_IR).read_text())["fixed_lengths"]
+    assert 1 <= len(lengths) <= FIXED_GRAPHS and all(n % SEQUENCE_MULTIPLE == 0 for n in lengths)
     int8 = Predictor.from_dir(optimized_dir, execution="openvino-int8")
     assert sorted(int8.model.encoder.fixed) == lengths
     features = int8.preprocess(tiny_frames[1])
     lone = lone_calls(Predictor.from_dir(optimized_dir), features, packs=True)
-    assert any(ove.graph_length(call.input_ids.shape, lengths) for call in lone)
+    assert any(graph_length(call.input_ids.shape, lengths) for call in lone)
     alone = np.concatenate([int8.forward(features.take(np.array([i]))) for i in range(len(features))])
     np.testing.assert_allclose(alone, int8.forward(features), atol=1e-6)  # 16 rows a call: the dynamic graph
 
@@ -75,7 +77,7 @@ def test_from_dir_int8_is_the_int8_encoder_swapped_into_the_whole_model(optimize
     swapped = Predictor(full.artifacts, full.model, execution="openvino-int8", model_dir=optimized_dir)
     features = full.preprocess(tiny_frames[1])
     np.testing.assert_allclose(loaded.forward(features), swapped.forward(features), atol=1e-6)
-    assert isinstance(loaded.model.encoder, ove.OpenVinoEncoder)
+    assert isinstance(loaded.model.encoder, OpenVinoEncoder)
 
 
 def test_the_int8_word_table_stays_int8_outside_the_graph(optimized_dir: Path) -> None:
@@ -85,7 +87,7 @@ def test_the_int8_word_table_stays_int8_outside_the_graph(optimized_dir: Path) -
     assert encoder.lookup is not None and encoder.lookup.table.dtype == np.int8
     assert encoder.lookup.table.shape[0] == vocabulary
     assert "inputs_embeds" in {name for port in encoder.compiled.inputs for name in port.get_names()}
-    whole = ove.compile_encoder(ove.openvino().Core().read_model(optimized_dir / ove.IR_FOLDER / ove.INT8_IR), "f32", 1)
+    whole = compile_encoder(openvino().Core().read_model(optimized_dir / ir.IR_FOLDER / ir.INT8_IR), "f32", 1)
     ids = torch.randint(0, vocabulary, (3, 11))
     mask = torch.ones_like(ids)
     alone = {"input_ids": ids, "segment_ids": mask, "position_ids": torch.arange(11).expand(3, 11)}  # a text each
@@ -112,10 +114,10 @@ def test_an_ir_from_other_weights_is_never_used(optimized_dir: Path, tmp_path: P
     state = torch.load(stale / MODEL_FILE, weights_only=True)
     state[next(iter(state))] += 1.0
     torch.save(state, stale / MODEL_FILE)
-    assert ove.current_ir(stale, ove.INT8_IR) is None
-    monkeypatch.setattr("handler.model.execution.cpu_flags", lambda: {"avx512_vnni"})
-    assert resolve(Execution.AUTO, torch.device("cpu"), stale) is Execution.OPENVINO
-    assert resolve(Execution.AUTO, torch.device("cpu"), optimized_dir) is Execution.OPENVINO_INT8
+    assert ir.current_ir(stale, ir.INT8_IR) is None
+    monkeypatch.setattr("handler.model.backends.base.cpu_flags", lambda: {"avx512_vnni"})
+    assert backends.resolve("auto", torch.device("cpu"), stale).name == "openvino"
+    assert backends.resolve("auto", torch.device("cpu"), optimized_dir).name == "openvino-int8"
     with pytest.raises(ArtifactError, match="made from this model.pth"):
         Predictor.from_dir(stale, execution="openvino-int8")
 
@@ -123,12 +125,12 @@ def test_an_ir_from_other_weights_is_never_used(optimized_dir: Path, tmp_path: P
 def test_an_ir_of_an_older_format_is_not_used_and_says_so(optimized_dir: Path, tmp_path: Path, caplog) -> None:
     old = tmp_path / "model"
     shutil.copytree(optimized_dir, old)
-    card = ove.card_path(old / ove.IR_FOLDER / ove.INT8_IR)
+    card = ir.card_path(old / ir.IR_FOLDER / ir.INT8_IR)
     card.write_text(json.dumps({k: v for k, v in json.loads(card.read_text()).items() if k != "format"}))
     with caplog.at_level(logging.WARNING):
-        assert ove.current_ir(old, ove.INT8_IR) is None
+        assert ir.current_ir(old, ir.INT8_IR) is None
     assert "older version" in caplog.text and "bsm optimize" in caplog.text
-    assert ove.current_ir(optimized_dir, ove.INT8_IR) is not None
+    assert ir.current_ir(optimized_dir, ir.INT8_IR) is not None
 
 
 def test_below_the_agreement_nothing_is_written_and_a_stale_ir_goes(
@@ -146,8 +148,8 @@ def test_below_the_agreement_nothing_is_written_and_a_stale_ir_goes(
     )  # fmt: skip
     assert code == 0
     assert "encoder-int8.xml not written (below 101.0%)" in capsys.readouterr().out
-    assert not (model / ove.IR_FOLDER / ove.INT8_IR).exists()
-    assert not (model / ove.IR_FOLDER / "encoder-int8.json").exists()
+    assert not (model / ir.IR_FOLDER / ir.INT8_IR).exists()
+    assert not (model / ir.IR_FOLDER / "encoder-int8.json").exists()
 
 
 def test_the_data_must_hold_the_models_columns(optimized_dir: Path, tmp_path: Path) -> None:

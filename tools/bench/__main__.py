@@ -10,7 +10,7 @@ from typing import Any
 
 from handler.config import to_list
 from handler.errors import ConfigError
-from handler.model.execution import Execution
+from handler.model import backends
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="every part, shorter: about two minutes")
     parser.add_argument("--duration", type=float, help="seconds per load point (default 8; quick 3)")
     parser.add_argument("--clients", help="client counts, e.g. 1,4,16 (default 1,2,4,8,16,32)")
-    parser.add_argument("--execution", help="fp32, bf16, int8 or auto (default: model-config.yaml's)")
+    parser.add_argument("--execution", help="an execution mode, e.g. auto, fp32 (default: model-config.yaml's)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the Flask baseline")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--no-ray", action="store_true", help="skip Ray Serve (measured beside TorchServe)")
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         if args.execution:
-            options["execution"] = Execution.parse(args.execution)
+            options["execution"] = backends.parse(args.execution)
         if args.duration:
             options["duration"] = args.duration
         if args.clients:

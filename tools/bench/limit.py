@@ -16,7 +16,6 @@ import torch
 from handler.features.pipeline import Features
 from handler.inference.batching import collate
 from handler.inference.predictor import BatchLimits, Predictor
-from handler.model.execution import Execution, autocast
 from tools.bench.peak import PRECISION, encoder_flops
 
 Rows = list[dict[str, Any]]
@@ -64,7 +63,7 @@ def batch_dependence(predictor: Predictor, features: Features, batch: int = 16, 
 
     def probabilities(rows: np.ndarray) -> np.ndarray:
         tensors = collate(features.take(rows), predictor.artifacts.pipeline.tokenizer.pad_id)
-        with torch.inference_mode(), autocast(predictor.execution, predictor.device):
+        with torch.inference_mode(), predictor.backend.context(predictor.device):
             return torch.softmax(predictor.model(**tensors).float(), dim=-1).numpy()
 
     alone = np.concatenate([probabilities(np.array([i])) for i in range(len(features))])
@@ -94,7 +93,7 @@ def interleaved(calls: Sequence[Callable[[Any], object]], inputs: Sequence[Any])
 def measure_modes(
     model_dir: Path,
     rows: Rows,
-    modes: Sequence[Execution],
+    modes: Sequence[str],
     threads: int,
     seconds: float = 6.0,
     independence_rows: int = 160,
@@ -104,7 +103,7 @@ def measure_modes(
     torch.set_num_threads(threads)
     rng = random.Random(0)
     predictors, load_s = [], []
-    for mode in [Execution.FP32, *[m for m in modes if m is not Execution.FP32]]:
+    for mode in ["fp32", *[m for m in modes if m != "fp32"]]:
         began = time.perf_counter()
         predictor = Predictor.from_dir(model_dir, execution=mode)
         load_s.append(time.perf_counter() - began)
@@ -126,7 +125,7 @@ def measure_modes(
         flops = encoder_flops(predictor.artifacts.model_config.encoder, lengths)
         results.append(
             ModeResult(
-                execution=predictor.execution.value,
+                execution=predictor.execution,
                 load_s=load_s[i],
                 single_row_ms=float(np.median(single[i])) * 1000,
                 random16_rows_per_s=16 * len(draws) / sum(random16[i]),
@@ -137,7 +136,7 @@ def measure_modes(
                     predictor, features.take(np.arange(min(independence_rows, len(rows))))
                 ),
                 useful_gflops=flops / sorted_s / 1e9,
-                precision=PRECISION[predictor.execution.value],
+                precision=PRECISION[predictor.execution],
             )
         )
     return results

@@ -31,8 +31,8 @@ import yaml
 from handler.inference.predictor import Predictor
 from handler.inference.resources import cpu_count, threads_per_worker, workers_of
 from handler.inference.settings import ServingSettings
-from handler.model.execution import Execution, cpu_flags, resolve
-from handler.model.openvino_encoder import INT8_IR, current_ir
+from handler.model import backends
+from handler.model.openvino.ir import INT8_IR, current_ir
 from handler.serving.process import free_port, stop_process_group
 from handler.serving.torchserve.host import PLUGINS_DIR
 from handler.serving.torchserve.properties import free_ports_config, with_properties
@@ -61,7 +61,7 @@ class BenchConfig:
     transform_clients: int = 2  # SageMaker's MaxConcurrentTransforms: one per worker
     limit_batches: Sequence[int] = (1, 4, 8, 16, 32)
     rows: int = 600  # rows for the in-process measurements
-    execution: Execution | None = None  # default: the model config's, else auto
+    execution: str | None = None  # a mode's name; default: the model config's, else auto
     baseline: bool = True
     ray: bool = True  # Ray Serve beside TorchServe
     startup: bool = True
@@ -388,9 +388,9 @@ MATH_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni"
 
 def machine() -> dict[str, Any]:
     """What the figures were measured on, and its compute peak per precision."""
-    from handler.model.openvino_encoder import openvino
+    from handler.model.openvino.runtime import openvino
 
-    flags = cpu_flags()
+    flags = backends.cpu_flags()
     identity = cpu_identity(_cpuinfo_lines())
     cores = cpu_count()
     return {
@@ -443,24 +443,24 @@ def run(config: BenchConfig) -> dict[str, Any]:
     model_config = yaml.safe_load(config.model_config.read_text()) or {}
     settings = ServingSettings.load(model_config, env={})
     execution = config.execution or settings.execution
-    resolved = resolve(execution, torch.device("cpu"), config.model_dir).value
+    resolved = backends.resolve(execution, torch.device("cpu"), config.model_dir).name
     cores = cpu_count()
     threads = threads_per_worker(settings, model_config, cores)
     workers = workers_of(model_config, cores)
-    env = {"BSM_EXECUTION": execution.value, "HF_HUB_OFFLINE": "1"}
+    env = {"BSM_EXECUTION": execution, "HF_HUB_OFFLINE": "1"}
     data = config.data or config.model_dir / "data" / "test.csv"
     columns = _columns(config.model_dir)
     frame = pd.read_csv(data, dtype=str, keep_default_na=False)[columns]
     rows = frame.head(config.rows).to_dict("records")
     log(
-        f"{len(frame)} rows from {data}; server: {workers} workers x {threads} threads, execution {execution.value} "
+        f"{len(frame)} rows from {data}; server: {workers} workers x {threads} threads, execution {execution} "
         f"({resolved} here)"
     )
 
-    candidates = [m for m in Execution if m is not Execution.AUTO]
+    candidates = [m for m in backends.names() if m != backends.AUTO]
     if not current_ir(config.model_dir, INT8_IR):
         log(f"no current {INT8_IR} in {config.model_dir} (bsm optimize writes it): openvino-int8 left out")
-        candidates.remove(Execution.OPENVINO_INT8)
+        candidates.remove("openvino-int8")
     modes = measure_modes(config.model_dir, rows, candidates, threads=cores, seconds=2.0 if config.quick else 6.0)
     for m in modes:
         log(
@@ -506,7 +506,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     del local
     if config.baseline:
         # The note's design: a worker per core, the offline Predictor as it comes (fp32).
-        with gunicorn(config, cores, {**env, "BSM_EXECUTION": Execution.FP32.value}, out / "gunicorn.log") as (
+        with gunicorn(config, cores, {**env, "BSM_EXECUTION": "fp32"}, out / "gunicorn.log") as (
             url,
             pid,
         ):
@@ -518,7 +518,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
         "config": {
             "workers": workers,
             "threads_per_worker": threads,
-            "execution": execution.value,
+            "execution": execution,
             "resolved_execution": resolved,
             "batchSize": model_config.get("batchSize"),
             "maxBatchDelay": model_config.get("maxBatchDelay"),

@@ -16,7 +16,6 @@ from handler.features.language import LanguageId
 from handler.features.processor import Processor
 from handler.inference.predictor import Predictor
 from handler.model.artifacts import load_artifacts
-from handler.model.execution import Execution
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def measure_steps(
 def measure_model(model_dir: Path, rows: list[dict[str, Any]], threads: int, singles: int = 60) -> tuple[float, float]:
     """The whole model with its steps: (rows/s of predict() on all rows, p50 ms of predict() on one random row)."""
     torch.set_num_threads(threads)
-    predictor = Predictor.from_dir(model_dir, execution=Execution.AUTO)
+    predictor = Predictor.from_dir(model_dir, execution="auto")
     predictor.predict(rows[:8])
     start = time.perf_counter()
     predictor.predict(rows)

@@ -15,7 +15,7 @@ from handler.inference.resources import cpu_count, threads_per_worker
 from handler.inference.service import BatchInference, Request
 from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
-from handler.model.openvino_encoder import decline_telemetry
+from handler.model.openvino.runtime import decline_telemetry
 from handler.serving.logs import log_with_levels
 from handler.serving.model_root import confined_model_dir
 from handler.serving.torchserve import MODEL_ROOT_ENV, status
@@ -107,7 +107,7 @@ class ModelHandler(BaseHandler):
             "model %s ready on %s, %s, %d torch threads, in %.0f ms",
             loggable(context.model_name),
             self.device,
-            predictor.execution.value,
+            predictor.execution,
             threads,
             (time.perf_counter() - started) * 1000,
         )
