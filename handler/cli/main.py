@@ -214,7 +214,6 @@ def _text_steps() -> str:
     """The registered text steps with the first line of their docstrings, for `bsm train --help`."""
     from handler.features import PROCESSORS, LanguageId
     from handler.features.text import TextProcessor
-    from handler.model import artifacts  # noqa: F401  registers the steps with a model of their own
     from handler.model.text_steps import ModelStep
 
     def line(name: str) -> str:
