@@ -180,12 +180,12 @@ def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
     """`bsm transform --ray`: each file's records scored on Ray Data by a pool of actors, one model each."""
     from handler.inference.resources import cpu_count, default_workers, share_of_cores
     from handler.inference.settings import ServingSettings
-    from handler.model import check_files
+    from handler.model import check_model_files
     from handler.serving.ray import data
     from handler.serving.ray.host import RaySettings, start_ray, stop_ray
     from handler.serving.sagemaker import batch_transform as t
 
-    check_files(args.ray)
+    check_model_files(args.ray)
     cores = cpu_count()
     actors = args.actors or default_workers(cores)
     ray_settings = RaySettings.from_sources(env=os.environ)
