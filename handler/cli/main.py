@@ -102,7 +102,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve_local(args: argparse.Namespace) -> int:
+def cmd_torchserve(args: argparse.Namespace) -> int:
     """TorchServe in the foreground with a config.properties and archives from a model store."""
     from handler.serving.torchserve.properties import client_url, read_properties
     from handler.serving.torchserve.supervisor import TorchServe, serve_foreground
@@ -333,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a model directory on :8080 with SageMaker's routes, on TorchServe or Ray Serve",
         description="Serve one model directory (model.pth + model_artifacts.pth) in the foreground, as the "
-        "container's `serve` does: /ping, /invocations, /execution-parameters. It reads the same SAGEMAKER_* "
-        "and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
+        "container's `bsm-container serve` does: /ping, /invocations, /execution-parameters. It reads the same "
+        "SAGEMAKER_* and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
     )
     serve.add_argument("--engine", choices=["torchserve", "ray"], default="torchserve")
     serve.add_argument("--model-dir", type=Path, required=True, help="the model directory")
@@ -342,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")
     serve.set_defaults(func=cmd_serve)
 
-    local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
+    local = sub.add_parser(
+        "torchserve",
+        help="run TorchServe itself in the foreground: config.properties and .mar archives from a model store",
+    )
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
     local.add_argument("--model-store", type=Path, default=Path("model_store"))
     local.add_argument("--config", type=Path, default=Path("config.properties"))
@@ -354,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
     local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
-    local.set_defaults(func=cmd_serve_local)
+    local.set_defaults(func=cmd_torchserve)
     return parser
 
 

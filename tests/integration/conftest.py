@@ -164,7 +164,7 @@ def other_predictor(other_model_dir: Path) -> Predictor:
     return Predictor.from_dir(other_model_dir)
 
 
-# `serve` (bsm-serve) as SageMaker runs it, on either engine.
+# `serve` (bsm-container serve) as SageMaker runs it, on either engine.
 ENGINES = ["torchserve", "ray"]
 
 
@@ -200,7 +200,7 @@ def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -
     env = {**ray_env(engine), **env}
     environment = serve_env(base, tmp, port, **{"SAGEMAKER_MODEL_SERVER_WORKERS": "2", **env})
     log = tmp / "serve.log"
-    serve = Path(sys.executable).parent / "bsm-serve"
+    serve = Path(sys.executable).parent / "bsm-container"
     process = subprocess.Popen(
         [str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -231,7 +231,7 @@ def serve_env(base: Path, tmp: Path, port: int, **extra: str) -> dict[str, str]:
 
 def serve_until_exit(base: Path, tmp: Path, engine: str, port: int) -> subprocess.CompletedProcess[str]:
     """Run `serve` on /opt/ml at `base` to its end (a model that cannot load ends it), its output captured."""
-    serve = Path(sys.executable).parent / "bsm-serve"
+    serve = Path(sys.executable).parent / "bsm-container"
     env = serve_env(base, tmp, port, **ray_env(engine))
     return subprocess.run([str(serve)], env=env, capture_output=True, text=True, timeout=180)
 

@@ -348,7 +348,7 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
     if config.sagemaker_plugins and config.sagemaker_plugins.is_dir():
         serve_env[PLUGINS_DIR] = str(config.sagemaker_plugins)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bsm-serve")],
+        [str(Path(sys.executable).parent / "bsm-container")],
         env=serve_env,
         cwd=workdir,
         stdout=(workdir / "serve.log").open("wb"),
