@@ -22,10 +22,11 @@ from examples.buyer_intents.data import generate
 from handler import Predictor
 from handler.model import artifacts
 from handler.serving.process import free_port
-from handler.serving.torchserve.properties import free_ports_config, read_properties, with_properties
+from handler.serving.torchserve.properties import read_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from handler.training.encoders import EncoderSource
 from handler.training.trainer import TrainConfig, train
+from tests.torchserve_properties import free_ports_config, with_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough a delay that concurrent requests really meet in one batch.

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from handler.serving.torchserve.properties import with_properties
 from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_ports_config, http, ports_of
+from tests.torchserve_properties import with_properties
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
