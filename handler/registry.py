@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoints, entry_points
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The object registered under `name` (imported from its entry point if need be), or a KeyError."""
         if name not in self._items:
-            for point in self._entry_points(name):
+            for point in self._offered().select(name=name):
                 point.load()
                 if name not in self._items:
                     raise KeyError(f"entry point {self.group} {name} = {point.value} registers no {self.kind} {name!r}")
@@ -50,15 +50,13 @@ class Registry(Generic[T]):
         twin._items = dict(self._items)
         return twin
 
-    def _entry_points(self, name: str | None = None) -> list[EntryPoint]:
-        """The group's entry points (those named `name`, if given); none without a group."""
-        if not self.group:
-            return []
-        return list(entry_points(group=self.group) if name is None else entry_points(group=self.group, name=name))
+    def _offered(self) -> EntryPoints:
+        """The entry points of the group (none without one), read each time: a package may be installed since."""
+        return entry_points(group=self.group) if self.group else EntryPoints(())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items or (isinstance(name, str) and bool(self._entry_points(name)))
+        return name in self._items or name in self._offered().names
 
     def __iter__(self) -> Iterator[str]:
         """Registered names and those entry points offer, sorted; `get` imports the latter."""
-        return iter(sorted({*self._items, *(point.name for point in self._entry_points())}))
+        return iter(sorted({*self._items, *self._offered().names}))
