@@ -37,7 +37,7 @@ RUN useradd --create-home --uid 1000 bsm
 USER 1000
 WORKDIR /home/bsm
 EXPOSE 8080
-# Exec form: `bsm-serve` runs as PID 1 and gets SageMaker's SIGTERM itself; it stops the engine
+# Exec form: `bsm-container` runs as PID 1 and gets SageMaker's SIGTERM itself; it stops the engine
 # (TorchServe, or Ray Serve with BSM_ENGINE=ray). SageMaker's `docker run IMAGE serve` passes "serve".
-ENTRYPOINT ["bsm-serve"]
+ENTRYPOINT ["bsm-container"]
 CMD ["serve"]

@@ -52,7 +52,7 @@ serve: archive plugins
 ifeq ($(ENGINE),ray)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/bsm serve --engine ray --model-dir $(EXAMPLE_DIR)
 else
-	$(VENV)/bin/bsm serve-local --model example=example.mar --plugins build/plugins/local \
+	$(VENV)/bin/bsm torchserve --model example=example.mar --plugins build/plugins/local \
 		--sample $(EXAMPLE_DIR)/samples/requests.csv
 endif
 

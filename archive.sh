@@ -37,6 +37,14 @@ trap 'rm -rf "$stage"' EXIT
 # so the package goes one level down: the archive then holds handler/... as a package.
 mkdir -p "$stage/code/handler"
 (cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
+# With it, the package's processor entry points (pyproject.toml): the steps with a model of their own are found by them.
+version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$root/handler/__init__.py")
+meta="$stage/code/bsm_serving-$version.dist-info"
+mkdir -p "$meta"
+printf 'Metadata-Version: 2.1\nName: bsm-serving\nVersion: %s\n' "$version" >"$meta/METADATA"
+awk '/^\[/ { group = ($0 == "[project.entry-points.\"bsm_serving.processors\"]") }
+     group && /^\[/ { print "[bsm_serving.processors]" }
+     group && /=/ { gsub(/"/, ""); print }' "$root/pyproject.toml" >"$meta/entry_points.txt"
 
 # The model's own code/ folder (custom codecs: code/codecs.py), openvino/ folder (the encoder
 # compiled ahead of time by `bsm optimize`) and the folders its text steps read (a translation or

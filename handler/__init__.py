@@ -1,4 +1,4 @@
-"""Serve text + tabular PyTorch classifiers on TorchServe and Amazon SageMaker."""
+"""Serve text + tabular PyTorch classifiers on TorchServe or Ray Serve, locally and on Amazon SageMaker."""
 
 from __future__ import annotations
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoints, entry_points
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to registered objects, for components found by name in specs."""
+    """Maps names to registered objects, for components found by name in specs.
 
-    def __init__(self, kind: str) -> None:
+    With an entry-point `group`, installed packages add names too: a name not registered yet is
+    imported from the entry point of that name, whose module registers it with the decorator.
+    """
+
+    def __init__(self, kind: str, group: str = "") -> None:
         self.kind = kind
+        self.group = group
         self._items: dict[str, T] = {}
 
     def register(self, name: str, replace: bool = False) -> Callable[[T], T]:
@@ -27,12 +33,16 @@ class Registry(Generic[T]):
         return decorate
 
     def get(self, name: str) -> T:
-        """The object registered under `name`, or a KeyError listing the known names."""
+        """The object registered under `name` (imported from its entry point if need be), or a KeyError."""
+        if name not in self._items:
+            for point in self._offered().select(name=name):
+                point.load()
+                if name not in self._items:
+                    raise KeyError(f"entry point {self.group} {name} = {point.value} registers no {self.kind} {name!r}")
         try:
             return self._items[name]
         except KeyError:
-            known = ", ".join(sorted(self._items))
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self)}") from None
 
     def copy(self) -> Registry[T]:
         """A registry holding the same items, to which later registrations do not reach."""
@@ -40,8 +50,13 @@ class Registry(Generic[T]):
         twin._items = dict(self._items)
         return twin
 
+    def _offered(self) -> EntryPoints:
+        """The entry points of the group (none without one), read each time: a package may be installed since."""
+        return entry_points(group=self.group) if self.group else EntryPoints(())
+
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._offered().names
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        """Registered names and those entry points offer, sorted; `get` imports the latter."""
+        return iter(sorted({*self._items, *self._offered().names}))

@@ -25,14 +25,14 @@ def test_hadolint_passes() -> None:
 
 def test_hadolint_would_catch_a_shell_form_entrypoint(tmp_path: Path) -> None:
     bad = tmp_path / "Dockerfile"
-    bad.write_text(DOCKERFILE.replace('ENTRYPOINT ["bsm-serve"]', "ENTRYPOINT bsm-serve"))
+    bad.write_text(DOCKERFILE.replace('ENTRYPOINT ["bsm-container"]', "ENTRYPOINT bsm-container"))
     result = subprocess.run([_hadolint(), "--no-color", str(bad)], capture_output=True, text=True)
     assert result.returncode != 0 and "DL3025" in result.stdout
 
 
 def test_sagemaker_contract() -> None:
     entrypoint = [line for line in DOCKERFILE.splitlines() if line.startswith("ENTRYPOINT")]
-    assert entrypoint and json.loads(entrypoint[-1].removeprefix("ENTRYPOINT")) == ["bsm-serve"]  # exec form
+    assert entrypoint and json.loads(entrypoint[-1].removeprefix("ENTRYPOINT")) == ["bsm-container"]  # exec form
     assert "com.amazonaws.sagemaker.capabilities.multi-models=true" in DOCKERFILE
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in DOCKERFILE
     assert "FROM python:3.11" in DOCKERFILE and "openjdk-17" in DOCKERFILE

@@ -1,1 +1,1 @@
-"""Commands: `bsm` (train, transform, serve-local) and the container's `serve`; each parses and delegates."""
+"""The console scripts: `bsm` (train, transform, serve, torchserve, ...) and the image's `bsm-container`."""

@@ -1,4 +1,4 @@
-"""The container's `serve` command: SageMaker runs `docker run IMAGE serve` (or `train`)."""
+"""`bsm-container`, the image's entry point: SageMaker runs `docker run IMAGE serve` (or `train`)."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve_local(args: argparse.Namespace) -> int:
+def cmd_torchserve(args: argparse.Namespace) -> int:
     """TorchServe in the foreground with a config.properties and archives from a model store."""
     from handler.serving.torchserve.properties import client_url, read_properties
     from handler.serving.torchserve.supervisor import TorchServe, serve_foreground
@@ -180,12 +180,12 @@ def transform_on_ray(args: argparse.Namespace, headers: dict[str, str]) -> int:
     """`bsm transform --ray`: each file's records scored on Ray Data by a pool of actors, one model each."""
     from handler.inference.resources import cpu_count, default_workers, share_of_cores
     from handler.inference.settings import ServingSettings
-    from handler.model import check_files
+    from handler.model import check_model_files
     from handler.serving.ray import data
     from handler.serving.ray.host import RaySettings, start_ray, stop_ray
     from handler.serving.sagemaker import batch_transform as t
 
-    check_files(args.ray)
+    check_model_files(args.ray)
     cores = cpu_count()
     actors = args.actors or default_workers(cores)
     ray_settings = RaySettings.from_sources(env=os.environ)
@@ -214,7 +214,6 @@ def _text_steps() -> str:
     """The registered text steps with the first line of their docstrings, for `bsm train --help`."""
     from handler.features import PROCESSORS, LanguageId
     from handler.features.text import TextProcessor
-    from handler.model import artifacts  # noqa: F401  registers the steps with a model of their own
     from handler.model.text_steps import ModelStep
 
     def line(name: str) -> str:
@@ -334,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a model directory on :8080 with SageMaker's routes, on TorchServe or Ray Serve",
         description="Serve one model directory (model.pth + model_artifacts.pth) in the foreground, as the "
-        "container's `serve` does: /ping, /invocations, /execution-parameters. It reads the same SAGEMAKER_* "
-        "and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
+        "container's `bsm-container serve` does: /ping, /invocations, /execution-parameters. It reads the same "
+        "SAGEMAKER_* and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
     )
     serve.add_argument("--engine", choices=["torchserve", "ray"], default="torchserve")
     serve.add_argument("--model-dir", type=Path, required=True, help="the model directory")
@@ -343,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")
     serve.set_defaults(func=cmd_serve)
 
-    local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
+    local = sub.add_parser(
+        "torchserve",
+        help="run TorchServe itself in the foreground: config.properties and .mar archives from a model store",
+    )
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
     local.add_argument("--model-store", type=Path, default=Path("model_store"))
     local.add_argument("--config", type=Path, default=Path("config.properties"))
@@ -355,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--sample", type=Path, help="a CSV request body for the printed curl")
     local.add_argument("--plugins", type=Path, help="folder of bsm-plugins.jar (a /ping that means ready)")
-    local.set_defaults(func=cmd_serve_local)
+    local.set_defaults(func=cmd_torchserve)
     return parser
 
 

@@ -83,7 +83,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-PROCESSORS: Registry[type[Processor]] = Registry("processor")
+# Packages add processors under this entry-point group; so do our steps with a model, which features cannot import.
+ENTRY_POINT_GROUP = "bsm_serving.processors"
+PROCESSORS: Registry[type[Processor]] = Registry("processor", ENTRY_POINT_GROUP)
 
 
 def register(name: str) -> Callable[[type[P]], type[P]]:

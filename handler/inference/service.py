@@ -27,14 +27,14 @@ from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
 from handler.registry import Registry
 
-__all__ = ["BatchInference", "BatchStats", "Plan", "Prepared", "Request", "Response", "Served"]
+__all__ = ["AnswerPlan", "BatchInference", "BatchStats", "Prepared", "Request", "Response", "Served"]
 
 log = logging.getLogger(__name__)
 BUDGET_SHARE = 0.8  # of the engine's response timeout: the rest is for the engine's own hops and the answer
 
 
 @dataclass(frozen=True)
-class Plan:
+class AnswerPlan:
     """How one good request will be answered: the codec that writes it, its outputs, its headers."""
 
     writer: Codec
@@ -49,7 +49,7 @@ class Prepared:
 
     features: Features | None  # rows of all good requests, one after the other
     counts: list[int]  # rows per good request, in order
-    outcomes: list[Plan | Response]  # per request: how it will be answered, or its error
+    outcomes: list[AnswerPlan | Response]  # per request: how it will be answered, or its error
 
     @property
     def rows(self) -> int:
@@ -164,10 +164,10 @@ class BatchInference:
             raise InvalidInput(f"{label} is empty; name one or more of: {allowed}")
         return tuple(dict.fromkeys(fields))  # a field asked twice is answered once
 
-    def _decode(self, request: Request) -> tuple[Columns, Plan]:
+    def _decode(self, request: Request) -> tuple[Columns, AnswerPlan]:
         reader = codecs.for_content_type(request.content_type, self.codecs)
         writer = codecs.for_accept(request.accept, reader, self.settings.default_accept, self.codecs)
-        plan = Plan(writer, self._outputs(request), request.echo(), request.request_id)
+        plan = AnswerPlan(writer, self._outputs(request), request.echo(), request.request_id)
         rows = reader.decode(request.body, self.predictor.columns)
         if len(rows) > self.settings.max_rows_per_request:
             raise PayloadTooLarge(
@@ -191,10 +191,10 @@ class BatchInference:
         )
         return error_response(InternalError("the request could not be processed"), request.echo())
 
-    def decode(self, requests: Sequence[Request]) -> tuple[list[Plan | Response], list[tuple[int, Columns]]]:
+    def decode(self, requests: Sequence[Request]) -> tuple[list[AnswerPlan | Response], list[tuple[int, Columns]]]:
         """Each request read and validated on its own (a bad one fails only itself): outcomes, good ones' columns."""
         good: list[tuple[int, Columns]] = []
-        outcomes: list[Plan | Response] = []
+        outcomes: list[AnswerPlan | Response] = []
         for request in requests:
             try:
                 columns, plan = self._decode(request)
@@ -206,7 +206,7 @@ class BatchInference:
         return outcomes, good
 
     def featurize(
-        self, parts: list[tuple[int, Columns]], requests: Sequence[Request], outcomes: list[Plan | Response]
+        self, parts: list[tuple[int, Columns]], requests: Sequence[Request], outcomes: list[AnswerPlan | Response]
     ) -> tuple[Features | None, list[int]]:
         """Features of (request index, rows) parts together; should that fail, of each alone (failing ones answered).
 
@@ -255,7 +255,7 @@ class BatchInference:
                 responses.append(error_response(InternalError("the answer could not be written"), outcome.headers))
         return responses
 
-    def _encode(self, plan: Plan, probabilities: np.ndarray) -> Response:
+    def _encode(self, plan: AnswerPlan, probabilities: np.ndarray) -> Response:
         """One good request's answer, as its plan says."""
         if plan.outputs is None:
             body = plan.writer.encode(self.predictor.postprocess(probabilities))
@@ -285,7 +285,7 @@ class BatchInference:
                 dear = {good[i][0] for i, row_costs in enumerate(costs) if sum(row_costs) > ROUND_COST}
                 self._cut(left, dear, pieces, outcomes)
                 break
-            parts = [(i, a, b) for i, a, b in parts if isinstance(outcomes[good[i][0]], Plan)]
+            parts = [(i, a, b) for i, a, b in parts if isinstance(outcomes[good[i][0]], AnswerPlan)]
             if not parts:  # every request of this round was refused or failed: nothing to do, nothing to learn
                 continue
             live = [(good[i][0], _slice(good[i][1], a, b)) for i, a, b in parts]
@@ -325,7 +325,7 @@ class BatchInference:
             self.seconds_per_cost = rate if self.seconds_per_cost is None else 0.7 * self.seconds_per_cost + 0.3 * rate
 
     def _refuse_too_dear(
-        self, good: list[tuple[int, Columns]], costs: list[list[int]], outcomes: list[Plan | Response]
+        self, good: list[tuple[int, Columns]], costs: list[list[int]], outcomes: list[AnswerPlan | Response]
     ) -> None:
         """A request that this worker's measured speed cannot score within the time budget: 413 before any work."""
         if self.budget_s is None or self.seconds_per_cost is None:
@@ -333,7 +333,7 @@ class BatchInference:
         for (index, columns), row_costs in zip(good, costs, strict=True):
             seconds = sum(row_costs) * self.seconds_per_cost
             plan = outcomes[index]
-            if seconds > self.budget_s and isinstance(plan, Plan):
+            if seconds > self.budget_s and isinstance(plan, AnswerPlan):
                 rows = _rows(columns)
                 most = int(rows * self.budget_s / seconds)
                 error = PayloadTooLarge(
@@ -360,12 +360,12 @@ class BatchInference:
         )
 
     def _cut(
-        self, left: set[int], dear: set[int], pieces: dict[int, list[np.ndarray]], outcomes: list[Plan | Response]
+        self, left: set[int], dear: set[int], pieces: dict[int, list[np.ndarray]], outcomes: list[AnswerPlan | Response]
     ) -> None:
         """Answer the requests not fully scored when the time budget ran out."""
         for index in left:
             plan = outcomes[index]
-            if not isinstance(plan, Plan):
+            if not isinstance(plan, AnswerPlan):
                 continue
             if pieces[index] and index in dear:  # bigger than a round, started: it ran past the budget itself
                 error: ServingError = PayloadTooLarge(
@@ -381,10 +381,10 @@ class BatchInference:
             outcomes[index] = error_response(error, plan.headers)
 
     def _scored(
-        self, outcomes: list[Plan | Response], pieces: dict[int, list[np.ndarray]]
+        self, outcomes: list[AnswerPlan | Response], pieces: dict[int, list[np.ndarray]]
     ) -> tuple[Prepared, np.ndarray]:
         """What postprocess needs: rows per request still to answer, in request order, and their probabilities."""
-        answered = [index for index in sorted(pieces) if isinstance(outcomes[index], Plan)]
+        answered = [index for index in sorted(pieces) if isinstance(outcomes[index], AnswerPlan)]
         counts = [sum(len(piece) for piece in pieces[index]) for index in answered]
         empty = np.zeros((0, len(self.predictor.labels)), dtype=np.float32)
         probabilities = np.concatenate([empty, *(piece for index in answered for piece in pieces[index])])

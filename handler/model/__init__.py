@@ -10,7 +10,7 @@ MODEL_FILE = "model.pth"  # the network's state dict
 ARTIFACTS_FILE = "model_artifacts.pth"  # plain data: schema, processors, tokenizer, labels, config
 
 
-def check_files(model_dir: Path) -> None:
+def check_model_files(model_dir: Path) -> None:
     """The check that takes milliseconds, made before an engine starts: both files are there and look right."""
     for name in (MODEL_FILE, ARTIFACTS_FILE):
         path = model_dir / name

@@ -20,9 +20,6 @@ from handler.features.schema import Schema
 from handler.model import ARTIFACTS_FILE, MODEL_FILE, folders
 from handler.model.network import ModelConfig
 
-# Text steps with a model of their own register here, where every spec is read.
-from handler.model import name_masking, translation  # noqa: E402,F401  isort: skip
-
 FORMAT_VERSION = 1
 __all__ = ["ARTIFACTS_FILE", "MODEL_FILE", "Artifacts", "load_artifacts", "load_state_dict", "save"]
 

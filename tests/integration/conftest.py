@@ -22,10 +22,11 @@ from examples.buyer_intents.data import generate
 from handler import Predictor
 from handler.model import artifacts
 from handler.serving.process import free_port
-from handler.serving.torchserve.properties import free_ports_config, read_properties, with_properties
+from handler.serving.torchserve.properties import read_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from handler.training.encoders import EncoderSource
 from handler.training.trainer import TrainConfig, train
+from tests.torchserve_properties import free_ports_config, with_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 # Long enough a delay that concurrent requests really meet in one batch.
@@ -164,7 +165,7 @@ def other_predictor(other_model_dir: Path) -> Predictor:
     return Predictor.from_dir(other_model_dir)
 
 
-# `serve` (bsm-serve) as SageMaker runs it, on either engine.
+# `serve` (bsm-container serve) as SageMaker runs it, on either engine.
 ENGINES = ["torchserve", "ray"]
 
 
@@ -200,7 +201,7 @@ def start_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: str) -
     env = {**ray_env(engine), **env}
     environment = serve_env(base, tmp, port, **{"SAGEMAKER_MODEL_SERVER_WORKERS": "2", **env})
     log = tmp / "serve.log"
-    serve = Path(sys.executable).parent / "bsm-serve"
+    serve = Path(sys.executable).parent / "bsm-container"
     process = subprocess.Popen(
         [str(serve), "serve"], env=environment, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -231,7 +232,7 @@ def serve_env(base: Path, tmp: Path, port: int, **extra: str) -> dict[str, str]:
 
 def serve_until_exit(base: Path, tmp: Path, engine: str, port: int) -> subprocess.CompletedProcess[str]:
     """Run `serve` on /opt/ml at `base` to its end (a model that cannot load ends it), its output captured."""
-    serve = Path(sys.executable).parent / "bsm-serve"
+    serve = Path(sys.executable).parent / "bsm-container"
     env = serve_env(base, tmp, port, **ray_env(engine))
     return subprocess.run([str(serve)], env=env, capture_output=True, text=True, timeout=180)
 

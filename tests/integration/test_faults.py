@@ -18,10 +18,10 @@ import psutil
 import pytest
 
 from handler import Predictor
-from handler.serving.torchserve.properties import free_ports_config, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
 from tests.integration.conftest import ROOT, Server, archive, http, start_server
 from tests.integration.test_contract import check, make_cases
+from tests.torchserve_properties import free_ports_config, with_properties
 
 FAULT_CONFIG = """\
 minWorkers: 2

@@ -256,7 +256,7 @@ def test_ray_refuses_a_mar_by_name(tmp_path: Path, tiny_model_dir: Path) -> None
     (base / "model" / "tiny.mar").write_bytes(b"PK\x03\x04")
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(free_port()), **ray_env("ray")}
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "bsm-serve")], env=env, capture_output=True, text=True, timeout=60
+        [str(Path(sys.executable).parent / "bsm-container")], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
     assert "the Ray engine serves a model directory" in result.stderr and "TorchServe's format" in result.stderr

@@ -1,4 +1,4 @@
-"""`bsm serve-local` (what `make serve` runs): ready, a working curl, and Ctrl-C leaves nothing behind."""
+"""`bsm torchserve` (what `make serve` runs): ready, a working curl, and Ctrl-C leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from handler.serving.torchserve.properties import with_properties
 from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_ports_config, http, ports_of
+from tests.torchserve_properties import with_properties
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
@@ -38,7 +38,7 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
     process = subprocess.Popen(
         [
             str(bsm),
-            "serve-local",
+            "torchserve",
             "--model",
             "tiny=tiny.mar",
             "--model-store",
@@ -76,7 +76,7 @@ def test_ctrl_c_stops_torchserve_and_all_workers(tmp_path: Path, tiny_model_dir:
         try:
             assert process.wait(timeout=90) == 0
         except subprocess.TimeoutExpired:
-            raise AssertionError("serve-local outlived Ctrl-C by 90 s:\n" + "".join(lines)[-4000:]) from None
+            raise AssertionError("bsm torchserve outlived Ctrl-C by 90 s:\n" + "".join(lines)[-4000:]) from None
         try:  # the launcher, the Java frontend and every Python worker share one process group
             os.killpg(torchserve_pgid, 0)
             raise AssertionError("a TorchServe process outlived Ctrl-C")

@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -74,6 +79,30 @@ def test_torchserve_batches_concurrent_rows_and_answers_as_offline(
     assert sizes and max(sizes) > 1  # requests met in batches, and translation was timed in them
     metrics = http(torchserve.metrics_url + "/metrics").body.decode()
     assert re.search(r'BsmStageLatencySeconds_count\{.*stage="mask_names".*\} [1-9]', metrics)
+
+
+def test_the_archive_carries_the_entry_points_that_find_its_steps(torchserve: Server, tmp_path: Path) -> None:
+    """A TorchServe without this project installed finds translate and mask_names by the archive's own metadata."""
+    with zipfile.ZipFile(torchserve.ts.model_store / "steps.mar") as mar:
+        mar.extractall(tmp_path)
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; sys.path.append(sys.argv[2]);"
+        "import importlib.metadata as m; from handler.features import processor_from_spec;"
+        "print(m.distribution('bsm-serving').locate_file(''));"
+        "print(*(type(processor_from_spec({'name': n})).__module__ for n in ('translate', 'mask_names')))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(tmp_path), sysconfig.get_paths()["purelib"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    located, modules = result.stdout.splitlines()
+    assert Path(located) == tmp_path
+    assert modules.split() == ["handler.model.translation", "handler.model.name_masking"]
 
 
 def test_serve_on_ray_from_opt_ml_model(

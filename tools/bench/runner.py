@@ -35,8 +35,8 @@ from handler.model import backends
 from handler.model.openvino.ir import INT8_IR, current_ir
 from handler.serving.process import free_port, stop_process_group
 from handler.serving.torchserve.host import PLUGINS_DIR
-from handler.serving.torchserve.properties import free_ports_config, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
+from tests.torchserve_properties import free_ports_config, with_properties
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes
 from tools.bench.load import LoadResult, Payload, run_load, side_by_side
@@ -348,7 +348,7 @@ def measure_startup(archive: Path, workdir: Path, config: BenchConfig, env: dict
     if config.sagemaker_plugins and config.sagemaker_plugins.is_dir():
         serve_env[PLUGINS_DIR] = str(config.sagemaker_plugins)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bsm-serve")],
+        [str(Path(sys.executable).parent / "bsm-container")],
         env=serve_env,
         cwd=workdir,
         stdout=(workdir / "serve.log").open("wb"),

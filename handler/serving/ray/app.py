@@ -39,7 +39,7 @@ from handler.inference.protocol import Request, Response, error_response
 from handler.inference.service import BatchInference
 from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
-from handler.model import check_files
+from handler.model import check_model_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.logs import log_with_levels
 from handler.serving.model_root import checked_model_name, confined_model_dir
@@ -285,7 +285,7 @@ class Ingress:
         model_dir = confined_model_dir(url.removeprefix("file://"), self.hosting.load_root)
         self._loading.add(name)  # a second load of the name meanwhile gets its 409
         try:
-            check_files(model_dir)
+            check_model_files(model_dir)
             handle = self.scorer.options(multiplexed_model_id=str(model_dir))
             description = await _with_retries(lambda: handle.describe.remote(str(model_dir)))
         except Exception as exc:  # the reason, without Ray's wrapping traceback

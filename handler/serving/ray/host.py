@@ -14,7 +14,7 @@ from typing import Any
 
 from handler.config import Settings, setting
 from handler.errors import ArtifactError
-from handler.model import check_files
+from handler.model import check_model_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.ray import auth
 
@@ -164,7 +164,7 @@ def run(hosting: HostingSettings, worker_env: Mapping[str, str], env: Mapping[st
                 f"{hosting.model_dir}: the Ray engine serves a model directory (model.pth and "
                 "model_artifacts.pth); a .mar archive is TorchServe's format"
             )
-        check_files(hosting.model_dir)  # a missing or mangled file stops us before Ray starts
+        check_model_files(hosting.model_dir)  # a missing or mangled file stops us before Ray starts
     started = start_ray(ray_settings, cores)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs a SIGTERM handler that dies

@@ -12,8 +12,7 @@ from pathlib import Path
 import yaml
 
 from handler.errors import ArtifactError, ConfigError
-from handler.model import ARTIFACTS_FILE, MODEL_FILE
-from handler.model import check_files as model_files
+from handler.model import ARTIFACTS_FILE, MODEL_FILE, check_model_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.torchserve import MODEL_ROOT_ENV
 from handler.serving.torchserve.properties import properties_text
@@ -140,7 +139,7 @@ def model_source(model_dir: Path) -> tuple[Path, str]:
     raise ArtifactError(f"{model_dir}: expected {MODEL_FILE} and {ARTIFACTS_FILE} (or one .mar archive); found {found}")
 
 
-def check_files(model_dir: Path) -> tuple[Path, str]:
+def checked_model_source(model_dir: Path) -> tuple[Path, str]:
     """The checks that take milliseconds, made before TorchServe starts: the files are there and look right.
 
     Returns what `model_source` does: (model store, model URL).
@@ -155,13 +154,13 @@ def check_files(model_dir: Path) -> tuple[Path, str]:
         if missing:
             raise ArtifactError(f"{store / url}: archive lacks {sorted(missing)}")
         return store, url
-    model_files(model_dir)
+    check_model_files(model_dir)
     return store, url
 
 
 def check_model(model_dir: Path) -> str:
     """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
-    _, url = check_files(model_dir)
+    _, url = checked_model_source(model_dir)
     if url.endswith(".mar"):
         return f"{url} (archive)"
     # torch: only once the files look right. The worker's settings and the model's own codecs too.
@@ -225,7 +224,8 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
         store.mkdir()
         variables[MODEL_ROOT_ENV] = str(settings.models_root)  # the workers refuse a model that lies elsewhere
     else:
-        store, url = check_files(settings.model_dir)  # a missing or mangled file stops us before TorchServe starts
+        # A missing or mangled file stops us before TorchServe starts.
+        store, url = checked_model_source(settings.model_dir)
         if url.endswith(".mar"):  # unpacked, so that SageMaker's variables set workers and batching
             url = str(unpacked(store / url, workdir / MODEL_NAME))
         models = [f"{MODEL_NAME}={url}"]

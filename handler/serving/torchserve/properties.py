@@ -1,4 +1,4 @@
-"""TorchServe's config.properties: read, override and move to free ports."""
+"""TorchServe's config.properties: read and written."""
 
 from __future__ import annotations
 
@@ -6,18 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from handler.errors import ConfigError
-from handler.serving.process import free_port
-
-
-def free_ports_config(inference_host: str = "127.0.0.1") -> dict[str, str]:
-    """Every port TorchServe opens moved to a free one, so instances can run side by side."""
-    return {
-        "inference_address": f"http://{inference_host}:{free_port()}",
-        "management_address": f"http://127.0.0.1:{free_port()}",
-        "metrics_address": f"http://127.0.0.1:{free_port()}",
-        "grpc_inference_port": str(free_port()),
-        "grpc_management_port": str(free_port()),
-    }
 
 
 def read_properties(path: Path) -> dict[str, str]:
@@ -44,14 +32,3 @@ def properties_text(properties: Mapping[str, str]) -> str:
 def client_url(address: str) -> str:
     """A listen address as a client reaches it: 0.0.0.0 means this machine."""
     return address.replace("://0.0.0.0", "://127.0.0.1")
-
-
-def with_properties(config_text: str, overrides: Mapping[str, str]) -> str:
-    """A config.properties text with some keys replaced (or added)."""
-    wanted = dict(overrides)
-    lines = []
-    for line in config_text.splitlines():
-        key = line.split("=", 1)[0].strip()
-        lines.append(f"{key}={wanted.pop(key)}" if key in wanted else line)
-    lines += [f"{k}={v}" for k, v in wanted.items()]
-    return "\n".join(lines) + "\n"
