@@ -22,19 +22,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from handler.training.trainer import TrainConfig, read_table, train
 
     if args.sagemaker:
-        from handler.serving.sagemaker import environment as sm
+        from handler.serving.sagemaker.environment import TrainingLayout
 
-        hyper_file = sm.training_hyperparameters_file()
+        layout = TrainingLayout.from_sources()
+        hyper_file = layout.hyperparameters_file()
         try:
             values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{hyper_file} is not valid JSON: {exc}") from None
         encoder = values.pop("encoder", args.encoder)
-        test_dir = sm.training_channel("test")
+        test_dir = layout.channel("test")
         train_path, test_path, out = (
-            sm.training_channel("train"),
+            layout.channel("train"),
             test_dir if test_dir.exists() else None,
-            sm.training_model_dir(),
+            layout.model_out(),
         )
         source = str(hyper_file)
     else:

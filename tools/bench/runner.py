@@ -34,9 +34,9 @@ from handler.inference.settings import ServingSettings
 from handler.model.execution import Execution, cpu_flags, resolve
 from handler.model.openvino_encoder import INT8_IR, current_ir
 from handler.serving.process import free_port, stop_process_group
-from handler.serving.torchserve.host import PLUGINS_DIR
 from handler.serving.torchserve.properties import free_ports_config, with_properties
 from handler.serving.torchserve.supervisor import TorchServe
+from handler.variables import PLUGINS_DIR
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes
 from tools.bench.load import LoadResult, Payload, run_load, side_by_side
