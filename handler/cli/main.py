@@ -124,17 +124,25 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """One model directory on an engine, in the foreground, as the container's `serve` runs it."""
+    from handler import variables
     from handler.cli.container import run_engine
     from handler.inference.resources import cpu_count
     from handler.serving.sagemaker.environment import hosting_settings
 
     model_dir = args.model_dir.resolve()
-    env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(args.port)}
+    env = {**os.environ, variables.BIND_TO_PORT: str(args.port)}
     if args.workers is not None:
-        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(args.workers)
+        env[variables.MODEL_SERVER_WORKERS] = str(args.workers)
     settings = hosting_settings(env, cpu_count())
     settings = dataclasses.replace(settings, base_dir=model_dir.parent, model_name=model_dir.name, multi_model=False)
     return run_engine(args.engine, settings, os.environ)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Every setting with its variable, default, allowed values and meaning; or the README's tables refreshed."""
+    from handler.cli import settings
+
+    return settings.run(args.format, args.write)
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
@@ -343,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")
     serve.set_defaults(func=cmd_serve)
+
+    listing = sub.add_parser(
+        "settings", help="list every setting: its variable, default, allowed values and meaning, concern by concern"
+    )
+    listing.add_argument("--format", choices=["text", "markdown"], default="text", help="markdown: the README's tables")
+    listing.add_argument(
+        "--write", type=Path, metavar="README", help="refresh the tables between README's GENERATED: settings markers"
+    )
+    listing.set_defaults(func=cmd_settings)
 
     local = sub.add_parser("serve-local", help="run TorchServe in the foreground with config.properties")
     local.add_argument("--model", action="append", required=True, help="NAME=ARCHIVE.mar in the model store")
