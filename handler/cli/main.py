@@ -242,17 +242,12 @@ def _text_steps() -> str:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, as text: TrainConfig.from_options converts them all in one place."""
+    """One flag per TrainConfig field, as text, helped by its doc: TrainConfig.from_options converts them all."""
     from handler.training.trainer import TrainConfig
 
-    for field in dataclasses.fields(TrainConfig):
-        default = field.default if field.default is not dataclasses.MISSING else None
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
-            default=None,
-            help=f"default: {default}" if default is not None else None,
-        )
+    for row in TrainConfig.described():
+        text = f"{row.doc} ({row.default})".replace("%", "%%")  # argparse formats help with %
+        parser.add_argument("--" + row.name.replace("_", "-"), dest=row.name, default=None, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:

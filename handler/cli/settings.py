@@ -1,4 +1,4 @@
-"""`bsm settings`: every setting of every concern (its variable, default, allowed values, meaning), or the README's tables."""
+"""`bsm settings`: every setting of every concern (variable, default, allowed values, meaning), or the README tables."""
 
 from __future__ import annotations
 
