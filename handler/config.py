@@ -10,7 +10,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from handler.errors import ConfigError
 
@@ -18,6 +18,7 @@ S = TypeVar("S", bound="Settings")
 E = TypeVar("E", bound=Enum)
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
+REQUIRED: Any = dataclasses.MISSING  # setting(REQUIRED, ...): a field without a default
 
 
 Choices = Callable[[], Iterable[str]]
@@ -39,6 +40,8 @@ def setting(
     converted, so what registers later counts). `label` names the value in messages (default: LABEL's).
     """
     metadata = {"doc": doc, "low": low, "high": high, "env": env, "choices": choices, "label": label}
+    if isinstance(default, list):  # each instance its own list: dataclasses refuse a shared one
+        return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -150,6 +153,55 @@ def convert(
     return raw  # Any, dict, ...: as given
 
 
+def allowed(kind: Any, low: int | None = None, high: int | None = None, choices: Choices | None = None) -> str:
+    """What `convert` takes for the declared type `kind`, in words, as `bsm settings` lists it."""
+    if choices is not None:
+        return ", ".join(choices())
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:  # X | None
+        kind = next(a for a in args if a is not type(None))
+        args = typing.get_args(kind)
+    origin = typing.get_origin(kind) or kind
+    if origin is list:
+        item = args[0] if args else str
+        if isinstance(item, type) and issubclass(item, Enum):
+            return "comma-separated: " + ", ".join(str(member.value) for member in item)
+        return "comma-separated names" + (", or a JSON list of names and specs" if item is Any else "")
+    if isinstance(origin, type) and issubclass(origin, Enum):
+        return ", ".join(str(member.value) for member in origin)
+    if origin is int and low is not None and high is not None:
+        return f"integer from {low} to {high}"
+    if origin is int and (low is not None or high is not None):
+        return f"integer, at least {low}" if low is not None else f"integer, at most {high}"
+    names = {bool: "true or false", int: "integer", float: "number", Path: "path", str: "text"}
+    return names.get(origin, getattr(origin, "__name__", str(origin)))
+
+
+def shown(value: Any) -> str:
+    """A default as a variable would spell it ("unset" for None, "none" for nothing)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, (list, tuple)):
+        return ",".join(shown(item) if not isinstance(item, dict) else json.dumps(item) for item in value) or "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value) or "none"
+
+
+class Described(NamedTuple):
+    """One setting as `bsm settings` lists it."""
+
+    name: str
+    variable: str | None
+    default: str
+    allowed: str
+    doc: str
+
+
 class Settings:
     """Mixin for a dataclass of settings: loads it from config, environment and flags, in that order.
 
@@ -170,6 +222,33 @@ class Settings:
             if variable:
                 names[f.name] = variable
         return names
+
+    @classmethod
+    def described(cls) -> list[Described]:
+        """Every field: its variable, default, allowed values and doc, for `bsm settings` and the README."""
+        hints = typing.get_type_hints(cls)
+        variables = cls.variables()
+        rows = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.default is not dataclasses.MISSING:
+                default = shown(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                default = shown(f.default_factory())
+            else:
+                default = "required"
+            meta = f.metadata
+            kind = allowed(hints[f.name], meta.get("low"), meta.get("high"), meta.get("choices"))
+            rows.append(Described(f.name, variables.get(f.name), default, kind, meta.get("doc", "")))
+        return rows
+
+    @classmethod
+    def value(cls, name: str, env: Mapping[str, str] | None = None) -> Any:
+        """One field from the environment, converted and checked, else its default; no other variable is read."""
+        env = os.environ if env is None else env
+        variable = cls.variables()[name]
+        if not env.get(variable, "").strip():
+            return next(f.default for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
+        return cls.convert_all({name: (env[variable], variable)})[name]
 
     @classmethod
     def from_sources(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 import pytest
 
-from handler.config import Settings, setting, to_bool, to_enum, to_int, to_list
+from handler.config import REQUIRED, Settings, setting, to_bool, to_enum, to_int, to_list
 from handler.errors import ConfigError
 from handler.inference.settings import ServingSettings
 from handler.serving.sagemaker.environment import SageMakerEnvironment, hosting_settings
@@ -172,3 +173,41 @@ def test_a_json_list_flag_keeps_its_specs() -> None:
     raw = '["html", {"name": "translate", "config": {"target_language": "de"}}]'
     config = TrainConfig.from_options({"text_columns": "message", "label_column": "intent", "text_steps": raw})
     assert config.text_steps == ["html", {"name": "translate", "config": {"target_language": "de"}}]
+
+
+@pytest.mark.parametrize(
+    "name, allowed, default",
+    [
+        ("name", "text", "required"),
+        ("size", "integer from 1 to 10", "4"),
+        ("ratio", "number", "0.5"),
+        ("on", "true or false", "false"),
+        ("colour", "red, blue", "red"),
+        ("folder", "path", "unset"),
+        ("tags", "comma-separated names", "none"),
+    ],
+)
+def test_each_field_describes_its_variable_default_and_allowed_values(name: str, allowed: str, default: str) -> None:
+    row = next(row for row in Example.described() if row.name == name)
+    assert (row.variable, row.allowed, row.default) == (Example.variables()[name], allowed, default)
+    assert row.doc == next(f.metadata.get("doc", "") for f in dataclasses.fields(Example) if f.name == name)
+
+
+def test_a_list_default_is_each_instances_own_and_a_required_field_has_none() -> None:
+    @dataclass
+    class Listed(Settings):
+        needed: str = setting(REQUIRED, "no default")
+        items: list[str] = setting(["a"], "a list")
+
+    first, second = Listed(needed="x"), Listed(needed="y")
+    first.items.append("b")
+    assert second.items == ["a"]
+    with pytest.raises(ConfigError, match=r"missing settings \['needed'\]"):
+        Listed.from_sources(env={})
+
+
+def test_one_field_is_read_alone() -> None:
+    assert Example.value("size", env={"EX_SIZE": "6", "EX_RATIO": "not read"}) == 6
+    assert Example.value("size", env={"EX_SIZE": " "}) == 4
+    with pytest.raises(ConfigError, match=r"setting size is 11, expected from 1 to 10 \(set by EX_SIZE\)"):
+        Example.value("size", env={"EX_SIZE": "11"})

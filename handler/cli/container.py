@@ -7,15 +7,16 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from handler import variables as names
+from handler.config import Settings, setting
 from handler.errors import ArtifactError, ConfigError
 
 if TYPE_CHECKING:
     from handler.serving.hosting import HostingSettings
-
-ENGINE_ENV = "BSM_ENGINE"
 
 
 class Engine(str, Enum):
@@ -23,6 +24,16 @@ class Engine(str, Enum):
 
     TORCHSERVE = "torchserve"
     RAY = "ray"
+
+
+@dataclass(frozen=True)
+class ContainerSettings(Settings):
+    """What the container's `serve` runs; every SageMaker variable means the same on either engine."""
+
+    KIND = "container settings"
+    LABEL = "{variable}"
+
+    engine: Engine = setting(Engine.TORCHSERVE, "the model server `serve` runs", env=names.ENGINE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,9 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def engine_of(env: Mapping[str, str]) -> str:
     """BSM_ENGINE: torchserve (the default) or ray."""
-    from handler.config import to_enum
-
-    return to_enum(Engine, env.get(ENGINE_ENV) or Engine.TORCHSERVE.value, ENGINE_ENV).value
+    return ContainerSettings.from_sources(env=env).engine.value
 
 
 def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -> int:
@@ -65,7 +74,7 @@ def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -
     if engine == Engine.RAY.value:
         # Found, not imported: Ray reads its loopback-only switch when it is imported (host.start_ray).
         if importlib.util.find_spec("ray") is None:
-            raise ConfigError(f"{ENGINE_ENV}=ray needs the ray extra (pip install 'bsm-serving[ray]')")
+            raise ConfigError(f"{names.ENGINE}=ray needs the ray extra (pip install 'bsm-serving[ray]')")
         from handler.serving.ray import host as ray_host
 
         return ray_host.run(settings, variables, env, cpu_count())

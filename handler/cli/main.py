@@ -22,19 +22,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from handler.training.trainer import TrainConfig, read_table, train
 
     if args.sagemaker:
-        from handler.serving.sagemaker import environment as sm
+        from handler.serving.sagemaker.environment import TrainingLayout
 
-        hyper_file = sm.training_hyperparameters_file()
+        layout = TrainingLayout.from_sources()
+        hyper_file = layout.hyperparameters_file()
         try:
             values = json.loads(hyper_file.read_text()) if hyper_file.exists() else {}
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{hyper_file} is not valid JSON: {exc}") from None
         encoder = values.pop("encoder", args.encoder)
-        test_dir = sm.training_channel("test")
+        test_dir = layout.channel("test")
         train_path, test_path, out = (
-            sm.training_channel("train"),
+            layout.channel("train"),
             test_dir if test_dir.exists() else None,
-            sm.training_model_dir(),
+            layout.model_out(),
         )
         source = str(hyper_file)
     else:
@@ -123,17 +124,25 @@ def cmd_torchserve(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """One model directory on an engine, in the foreground, as the container's `serve` runs it."""
+    from handler import variables
     from handler.cli.container import run_engine
     from handler.inference.resources import cpu_count
     from handler.serving.sagemaker.environment import hosting_settings
 
     model_dir = args.model_dir.resolve()
-    env = {**os.environ, "SAGEMAKER_BIND_TO_PORT": str(args.port)}
+    env = {**os.environ, variables.BIND_TO_PORT: str(args.port)}
     if args.workers is not None:
-        env["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(args.workers)
+        env[variables.MODEL_SERVER_WORKERS] = str(args.workers)
     settings = hosting_settings(env, cpu_count())
     settings = dataclasses.replace(settings, base_dir=model_dir.parent, model_name=model_dir.name, multi_model=False)
     return run_engine(args.engine, settings, os.environ)
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Every setting with its variable, default, allowed values and meaning; or the README's tables refreshed."""
+    from handler.cli import settings
+
+    return settings.run(args.format, args.write)
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
@@ -232,17 +241,12 @@ def _text_steps() -> str:
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, as text: TrainConfig.from_options converts them all in one place."""
+    """One flag per TrainConfig field, as text, helped by its doc: TrainConfig.from_options converts them all."""
     from handler.training.trainer import TrainConfig
 
-    for field in dataclasses.fields(TrainConfig):
-        default = field.default if field.default is not dataclasses.MISSING else None
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
-            default=None,
-            help=f"default: {default}" if default is not None else None,
-        )
+    for row in TrainConfig.described():
+        text = f"{row.doc} ({row.default})".replace("%", "%%")  # argparse formats help with %
+        parser.add_argument("--" + row.name.replace("_", "-"), dest=row.name, default=None, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")
     serve.set_defaults(func=cmd_serve)
+
+    listing = sub.add_parser(
+        "settings", help="list every setting: its variable, default, allowed values and meaning, concern by concern"
+    )
+    listing.add_argument("--format", choices=["text", "markdown"], default="text", help="markdown: the README's tables")
+    listing.add_argument(
+        "--write", type=Path, metavar="README", help="refresh the tables between README's GENERATED: settings markers"
+    )
+    listing.set_defaults(func=cmd_settings)
 
     local = sub.add_parser(
         "torchserve",

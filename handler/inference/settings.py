@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from handler import variables
 from handler.config import Settings, setting
 from handler.inference.outputs import OutputField
 from handler.model import backends
@@ -17,7 +18,7 @@ from handler.model import backends
 class ServingSettings(Settings):
     """How a worker serves one model: defaults < model-config.yaml `handler:` < BSM_<NAME> variables."""
 
-    ENV_PREFIX = "BSM_"
+    ENV_PREFIX = variables.SERVING_PREFIX
     KIND = "handler settings"
 
     execution: str = setting(
@@ -27,17 +28,23 @@ class ServingSettings(Settings):
         choices=backends.names,
         label="execution mode",
     )
-    torch_threads: int | None = setting(None, "intra-op threads per worker; unset: cores // workers", low=1)
+    torch_threads: int | None = setting(
+        None,
+        "intra-op threads per worker; unset: cores // max workers, so workers x threads never exceed the cores",
+        low=1,
+    )
     max_batch_rows: int = setting(32, "rows per forward pass (micro-batch)", low=1)
     max_batch_tokens: int = setting(4096, "padded tokens per forward pass (real ones where OpenVINO packs)", low=1)
     default_accept: str | None = setting(
-        None, "response format when Accept is missing or */*", env="SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+        None,
+        "response format when Accept is missing or */*; unset: the request's own format",
+        env=variables.DEFAULT_ACCEPT,
     )
     outputs: list[OutputField] | None = setting(
         None,
         "the answer's fields, e.g. predicted_label,probability (per request: custom attribute outputs=...); "
         "unset: label, score and probabilities",
-        env="SAGEMAKER_INFERENCE_OUTPUT",
+        env=variables.INFERENCE_OUTPUT,
     )
     warmup: bool = setting(True, "run a few rows through the model at start")
     max_rows_per_request: int = setting(200_000, "more rows: 413 (a 100 MB batch payload is ~300k rows)", low=1)

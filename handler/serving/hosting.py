@@ -16,7 +16,11 @@ class BatchStrategy(str, Enum):
 
 @dataclass(frozen=True)
 class HostingSettings:
-    """A model server's resolved settings; a platform adapter builds them, an engine adapter runs them."""
+    """A model server's resolved settings; a platform adapter builds them, an engine adapter runs them.
+
+    Derived, not read: no field has a variable of its own. SageMakerEnvironment reads the variables,
+    and hosting_settings resolves them with the machine's cores (ports, workers, threads) into this.
+    """
 
     base_dir: Path  # root of every model the server may load
     port: int  # the one port that leaves the machine

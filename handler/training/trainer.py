@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from handler.config import Settings
+from handler.config import REQUIRED, Settings, setting
 from handler.errors import ConfigError
 from handler.features import LabelEncoder, Tokenization
 from handler.features.pipeline import DEFAULT_TEXT_STEPS, FeaturePipeline
@@ -35,24 +35,28 @@ class TrainConfig(Settings):
     KIND = "training options"
     LABEL = "training option {name!r}"
 
-    text_columns: list[str]
-    label_column: str
-    categorical_columns: list[str] = field(default_factory=list)
-    numeric_columns: list[str] = field(default_factory=list)
-    text_steps: list[Any] = field(default_factory=lambda: list(DEFAULT_TEXT_STEPS))  # names or specs
-    language_features: list[str] = field(default_factory=list)  # text columns whose language is a feature too
-    translation_model: str = ""  # seq2seq model folder for the `translate` step (copied into the model)
-    entity_model: str = ""  # token-classification model folder for the `mask_names` step (copied too)
-    max_length: int = 256  # tokens per text, after truncation
-    fine_tune: bool = False  # train the encoder too (slow on a CPU); else only the head
-    epochs: int = 40
-    batch_size: int = 32
-    learning_rate: float = 1e-3  # head and tabular branch
-    encoder_learning_rate: float = 3e-5  # encoder, when fine-tuning
-    hidden_size: int = 256
-    dropout: float = 0.1
-    vocab_size: int = 2000  # only when the tokenizer is learned from the data
-    seed: int = 0
+    text_columns: list[str] = setting(REQUIRED, "text columns, comma-separated")
+    label_column: str = setting(REQUIRED, "the column that holds the label")
+    categorical_columns: list[str] = setting(
+        [], "columns of categories (one training never saw maps to a reserved index)"
+    )
+    numeric_columns: list[str] = setting([], "numeric columns")
+    text_steps: list[Any] = setting(
+        list(DEFAULT_TEXT_STEPS), "text steps applied in order, by name or as specs; `bsm train --help` lists them"
+    )
+    language_features: list[str] = setting([], "text columns whose language is a feature too")
+    translation_model: str = setting("", "seq2seq model folder for the `translate` step (copied into the model)")
+    entity_model: str = setting("", "token-classification model folder for the `mask_names` step (copied too)")
+    max_length: int = setting(256, "tokens per text, after truncation")
+    fine_tune: bool = setting(False, "train the encoder too (slow on a CPU); else only the head")
+    epochs: int = setting(40, "passes over the training rows")
+    batch_size: int = setting(32, "rows per training step")
+    learning_rate: float = setting(1e-3, "learning rate of the head and the tabular branch")
+    encoder_learning_rate: float = setting(3e-5, "learning rate of the encoder, when fine-tuning")
+    hidden_size: int = setting(256, "width of the fusion layer")
+    dropout: float = setting(0.1, "dropout in the head")
+    vocab_size: int = setting(2000, "tokenizer vocabulary, only when it is learned from the data")
+    seed: int = setting(0, "seed of every random choice, for a repeatable run")
 
     def __post_init__(self) -> None:
         if not self.text_columns:

@@ -34,8 +34,8 @@ from handler.inference.settings import ServingSettings
 from handler.model import backends
 from handler.model.openvino.ir import INT8_IR, current_ir
 from handler.serving.process import free_port, stop_process_group
-from handler.serving.torchserve.host import PLUGINS_DIR
 from handler.serving.torchserve.supervisor import TorchServe
+from handler.variables import PLUGINS_DIR
 from tests.torchserve_properties import free_ports_config, with_properties
 from tools.bench import procstats
 from tools.bench.limit import measure_limit, measure_modes

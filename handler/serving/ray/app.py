@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -43,15 +42,12 @@ from handler.model import check_model_files
 from handler.serving.hosting import HostingSettings
 from handler.serving.logs import log_with_levels
 from handler.serving.model_root import checked_model_name, confined_model_dir
+from handler.serving.ray.host import RaySettings
 
 log = logging.getLogger("ray.serve")  # a replica's log lines reach Ray's log files and the driver through it
 
 INGRESS_APP = "bsm-ingress"
 SCORER_APP = "bsm-scorer"
-# Read when a replica imports this module (the host passes it in the replicas' environment):
-# `@serve.multiplexed` takes its limit when the class is defined.
-MODELS_PER_REPLICA_ENV = "BSM_RAY_MODELS_PER_REPLICA"
-MODELS_PER_REPLICA = int(os.environ.get(MODELS_PER_REPLICA_ENV, "3"))
 RETRIES = 2  # a request whose replica died before answering goes to another (scoring is idempotent)
 # TorchServe's own routes and KServe's: refused as our TorchServe plugin refuses them.
 NOT_SERVED = ("/predictions", "/explanations", "/v1/", "/v2/")
@@ -115,6 +111,15 @@ class Scorer:
         self._wedged = False
         self.serving = ServingSettings.load(None)
         self.single = None if hosting.multi_model else self._torch.submit(self._load, str(hosting.model_dir)).result()
+
+        async def model(model_dir: str) -> BatchInference:
+            """A multi-model endpoint's model by its directory: loaded once per replica, least recently used evicted."""
+            confined = self._confined(model_dir)
+            return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, confined)
+
+        # Wrapped in the replica, which reads its limit from the environment the host gave it; a function,
+        # not a bound method, as Ray keeps its model cache on what it wraps.
+        self.model = serve.multiplexed(max_num_models_per_replica=RaySettings.value("models_per_replica"))(model)
         self._gatherer: Gatherer[tuple[str | None, Request], Response] = Gatherer(
             self._batch, hosting.batch_size, hosting.max_batch_delay / 1000
         )
@@ -142,12 +147,6 @@ class Scorer:
     def _confined(self, model_dir: str) -> str:
         """`model_dir` resolved, if it lies under the model root: anything that reaches Ray may call a replica."""
         return str(confined_model_dir(model_dir, self.hosting.load_root))
-
-    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
-    async def model(self, model_dir: str) -> BatchInference:
-        """A multi-model endpoint's model, by its directory: loaded once per replica, least recently used evicted."""
-        confined = self._confined(model_dir)
-        return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, confined)
 
     async def describe(self, model_dir: str) -> str:
         """Load a model (the multi-model load call) and say what it is."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from handler import variables
 from handler.config import Settings, setting
 from handler.errors import ArtifactError
 from handler.model import check_model_files
@@ -28,17 +29,22 @@ LOCAL_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED
 class RaySettings(Settings):
     """How the Ray engine runs: a local Ray or a cluster, and how the scorer replicas scale."""
 
-    ENV_PREFIX = "BSM_RAY_"
+    ENV_PREFIX = variables.RAY_PREFIX
     KIND = "Ray settings"
 
     address: str | None = setting(
-        None, "a Ray cluster to join ('auto' or ray://HOST:10001); unset: start Ray here, on loopback only"
+        None,
+        "a Ray cluster to join ('auto' or ray://HOST:10001), with its token (RAY_AUTH_MODE=token and RAY_AUTH_TOKEN, "
+        "or RAY_AUTH_TOKEN_PATH naming its file); unset: start Ray here, on loopback only",
     )
     target_ongoing_requests: float = setting(
-        4.0, "autoscaling (min workers < max workers): requests in flight per replica to aim for"
+        4.0,
+        "autoscaling (SAGEMAKER_TS_MIN_WORKERS < SAGEMAKER_TS_MAX_WORKERS): requests in flight per replica to aim for",
     )
     max_ongoing_requests: int = setting(64, "requests one scorer replica holds at once", low=1)
-    models_per_replica: int = setting(3, "multi-model: models a replica keeps loaded (LRU)", low=1)
+    models_per_replica: int = setting(
+        3, "multi-model: models a replica keeps loaded, the least recently used leaving", low=1
+    )
     temp_dir: Path | None = setting(None, "a local Ray's session folder (logs); unset: a new /tmp/bsm-ray-XXXXXXXX")
 
 
@@ -46,9 +52,7 @@ def scorer_options(
     hosting: HostingSettings, ray: RaySettings, worker_env: Mapping[str, str], cores: int
 ) -> dict[str, Any]:
     """The scorer deployment's options (pure): replicas or autoscaling, CPUs per replica, its environment."""
-    from handler.serving.ray.app import MODELS_PER_REPLICA_ENV
-
-    env = {**worker_env, MODELS_PER_REPLICA_ENV: str(ray.models_per_replica)}
+    env = {**worker_env, RaySettings.variables()["models_per_replica"]: str(ray.models_per_replica)}
     options: dict[str, Any] = {
         "max_ongoing_requests": ray.max_ongoing_requests,
         # Ray reserves a replica's threads as CPUs, so replicas x threads never exceed a node's cores;

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sagemaker_inference import parameters as toolkit  # the variable names as the AWS toolkits define them
-
+from handler import variables as names
 from handler.config import Settings, setting
 from handler.errors import ConfigError
 from handler.inference.resources import default_workers, share_of_cores
@@ -17,8 +16,6 @@ from handler.inference.settings import ServingSettings
 from handler.serving.hosting import BatchStrategy, HostingSettings
 
 MAX_PAYLOAD_MB = 100  # SageMaker batch transform's ceiling
-SM_MODEL_DIR = "SM_MODEL_DIR"  # training: where the model must be written
-SM_CHANNEL_PREFIX = "SM_CHANNEL_"  # training: SM_CHANNEL_TRAIN, SM_CHANNEL_TEST, ...
 
 
 @dataclass(frozen=True)
@@ -28,34 +25,96 @@ class SageMakerEnvironment(Settings):
     KIND = "SageMaker variables"
     LABEL = "{variable}"
 
-    base_dir: Path = setting(Path("/opt/ml"), "root of SageMaker's layout", env=toolkit.BASE_PATH_ENV)
-    port: int = setting(8080, "the port SageMaker calls", low=1, high=65535, env=toolkit.BIND_TO_PORT_ENV)
-    safe_port_range: str | None = setting(
-        None, "LOW-HIGH: ports for the loopback-only servers", env=toolkit.SAFE_PORT_RANGE_ENV
+    base_dir: Path = setting(
+        Path("/opt/ml"),
+        "root of SageMaker's layout: the model in <root>/model, multi-model's in <root>/models",
+        env=names.BASE_DIR,
     )
-    workers: int | None = setting(None, "workers; unset: one per 2 cores", low=1, env=toolkit.MODEL_SERVER_WORKERS_ENV)
-    timeout: int = setting(60, "s SageMaker waits for an answer", low=1, env=toolkit.MODEL_SERVER_TIMEOUT_ENV)
+    port: int = setting(8080, "the port SageMaker calls", low=1, high=65535, env=names.BIND_TO_PORT)
+    safe_port_range: str | None = setting(
+        None,
+        "LOW-HIGH: 4 ports for the loopback-only servers (management, metrics, gRPC x2); unset: port+1 to port+4",
+        env=names.SAFE_PORT_RANGE,
+    )
+    workers: int | None = setting(
+        None,
+        "workers (TorchServe) or replicas (Ray) per model; unset: one per 2 cores",
+        low=1,
+        env=names.MODEL_SERVER_WORKERS,
+    )
+    timeout: int = setting(60, "s SageMaker waits for an answer", low=1, env=names.MODEL_SERVER_TIMEOUT)
     default_accept: str | None = setting(
-        None, "response format when Accept is missing or */*", env=ServingSettings.variables()["default_accept"]
+        None,
+        "response format when Accept is missing or */*; unset: the request's own format",
+        env=names.DEFAULT_ACCEPT,
     )
     max_payload_mb: int = setting(
-        6, "request and response bodies", low=1, high=MAX_PAYLOAD_MB, env=toolkit.MAX_REQUEST_SIZE
+        6, "MB: request and response bodies", low=1, high=MAX_PAYLOAD_MB, env=names.MAX_PAYLOAD_MB
     )
-    multi_model: bool = setting(False, "a multi-model endpoint", env=toolkit.MULTI_MODEL_ENV)
-    batch_size: int = setting(16, "requests per dynamic batch", low=1, env="SAGEMAKER_TS_BATCH_SIZE")
-    max_batch_delay: int = setting(1, "ms to wait for more requests", low=0, env="SAGEMAKER_TS_MAX_BATCH_DELAY")
-    min_workers: int | None = setting(None, "workers at least", low=1, env="SAGEMAKER_TS_MIN_WORKERS")
-    max_workers: int | None = setting(None, "workers at most", low=1, env="SAGEMAKER_TS_MAX_WORKERS")
+    multi_model: bool = setting(False, "a multi-model endpoint: models loaded at run time", env=names.MULTI_MODEL)
+    batch_size: int = setting(16, "requests per dynamic batch", low=1, env=names.TS_BATCH_SIZE)
+    max_batch_delay: int = setting(
+        1,
+        "ms to wait for more requests (on TorchServe, which reads 0 as 100 ms, 0 is 1)",
+        low=0,
+        env=names.TS_MAX_BATCH_DELAY,
+    )
+    min_workers: int | None = setting(None, "workers at least; unset: the workers", low=1, env=names.TS_MIN_WORKERS)
+    max_workers: int | None = setting(
+        None,
+        "workers at most (above the minimum: Ray autoscales); unset: the workers",
+        low=1,
+        env=names.TS_MAX_WORKERS,
+    )
     response_timeout: int | None = setting(
-        None, "s per batch; unset: the timeout", low=1, env="SAGEMAKER_TS_RESPONSE_TIMEOUT"
+        None, "s per batch; unset: the timeout", low=1, env=names.TS_RESPONSE_TIMEOUT
     )
-    batch_transform: bool = setting(False, "a batch transform job", env="SAGEMAKER_BATCH")
+    batch_transform: bool = setting(
+        False,
+        "a batch transform job: GET /execution-parameters answers (else 404, unless max_concurrent_transforms is set)",
+        env=names.BATCH,
+    )
     batch_strategy: BatchStrategy = setting(
-        BatchStrategy.MULTI_RECORD, "how records are packed", env="SAGEMAKER_BATCH_STRATEGY"
+        BatchStrategy.MULTI_RECORD,
+        "how a batch transform job packs records (/execution-parameters' BatchStrategy)",
+        env=names.BATCH_STRATEGY,
     )
     max_concurrent_transforms: int | None = setting(
-        None, "requests a job keeps in flight", low=1, env="SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
+        None,
+        "requests a batch transform job keeps in flight (GET /execution-parameters answers); unset: the workers",
+        low=1,
+        env=names.MAX_CONCURRENT_TRANSFORMS,
     )
+
+
+@dataclass(frozen=True)
+class TrainingLayout(Settings):
+    """Where a SageMaker training job finds its data and writes its model (`bsm train --sagemaker`)."""
+
+    KIND = "SageMaker training variables"
+    LABEL = "{variable}"
+
+    base_dir: Path = setting(Path("/opt/ml"), "root of SageMaker's layout", env=names.BASE_DIR)
+    train: Path | None = setting(
+        None, "the train channel's folder; unset: <root>/input/data/train", env=names.SM_CHANNEL_TRAIN
+    )
+    test: Path | None = setting(
+        None, "the optional test channel's folder; unset: <root>/input/data/test", env=names.SM_CHANNEL_TEST
+    )
+    model_dir: Path | None = setting(None, "where the model is written; unset: <root>/model", env=names.SM_MODEL_DIR)
+
+    def channel(self, name: str) -> Path:
+        """The folder of the `train` or `test` input channel."""
+        given = {"train": self.train, "test": self.test}[name]
+        return given or self.base_dir / "input" / "data" / name
+
+    def model_out(self) -> Path:
+        """Where the job writes its model."""
+        return self.model_dir or self.base_dir / "model"
+
+    def hyperparameters_file(self) -> Path:
+        """The JSON file of the job's hyperparameters (all values are strings)."""
+        return self.base_dir / "input" / "config" / "hyperparameters.json"
 
 
 def hosting_settings(env: Mapping[str, str], cores: int) -> HostingSettings:
@@ -104,35 +163,11 @@ def worker_env(settings: HostingSettings, model_dir: Path) -> dict[str, str]:
     serving = ServingSettings.variables()
     env = {serving["torch_threads"]: str(settings.threads)}
     # A batch's time budget from the response timeout, which a worker does not see on SageMaker.
-    env[serving["time_budget_s"]] = (
-        os.environ.get(serving["time_budget_s"]) or f"{BUDGET_SHARE * settings.response_timeout:g}"
-    )
+    budget = ServingSettings.value("time_budget_s")
+    env[serving["time_budget_s"]] = f"{BUDGET_SHARE * settings.response_timeout if budget is None else budget:g}"
     if settings.default_accept:
         env[serving["default_accept"]] = settings.default_accept
     code = model_dir / "code"
     if not settings.multi_model and code.is_dir():
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH", "")) if p)
     return env
-
-
-def base_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The SageMaker root directory (training reads only this variable: others may be unset or odd)."""
-    env = os.environ if env is None else env
-    return SageMakerEnvironment.from_sources(env={k: v for k, v in env.items() if k == toolkit.BASE_PATH_ENV}).base_dir
-
-
-def training_channel(name: str) -> Path:
-    """The directory of a training input channel."""
-    explicit = os.environ.get(SM_CHANNEL_PREFIX + name.upper())
-    return Path(explicit) if explicit else base_dir() / "input" / "data" / name
-
-
-def training_model_dir() -> Path:
-    """Where a training job writes its model."""
-    explicit = os.environ.get(SM_MODEL_DIR)
-    return Path(explicit) if explicit else base_dir() / "model"
-
-
-def training_hyperparameters_file() -> Path:
-    """The JSON file of a training job's hyperparameters (all values are strings)."""
-    return base_dir() / "input" / "config" / "hyperparameters.json"

@@ -3,5 +3,3 @@
 # Under the temp folder TorchServe's frontend and its workers share: why a model cannot load,
 # written by the worker (handler.py), read by our /ping plugin (ReadyPing.java).
 STATUS_DIR = "bsm-model-status"
-# Set for the workers in multi-model mode: they load only a model whose real path lies under it.
-MODEL_ROOT_ENV = "BSM_MODEL_ROOT"

@@ -18,7 +18,8 @@ from handler.log_values import loggable
 from handler.model.openvino.runtime import decline_telemetry
 from handler.serving.logs import log_with_levels
 from handler.serving.model_root import confined_model_dir
-from handler.serving.torchserve import MODEL_ROOT_ENV, status
+from handler.serving.torchserve import status
+from handler.serving.torchserve.settings import TorchServeSettings
 
 # TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can:
 # 131 MB of torch._dynamo and sympy in every worker, for a backend we never use (our encoder runs on
@@ -48,8 +49,8 @@ def check_model_root(model_dir: str) -> None:
     TorchServe loads any directory a register request names through a link of its own; what
     allowed_urls cannot see is a link inside the root (or its lone child folder) pointing out.
     """
-    root = os.environ.get(MODEL_ROOT_ENV)
-    if root:
+    root = TorchServeSettings.from_sources().model_root
+    if root is not None:
         try:
             confined_model_dir(model_dir, root)
         except InvalidInput:

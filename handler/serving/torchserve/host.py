@@ -14,12 +14,11 @@ import yaml
 from handler.errors import ArtifactError, ConfigError
 from handler.model import ARTIFACTS_FILE, MODEL_FILE, check_model_files
 from handler.serving.hosting import HostingSettings
-from handler.serving.torchserve import MODEL_ROOT_ENV
 from handler.serving.torchserve.properties import properties_text
+from handler.serving.torchserve.settings import TorchServeSettings
 from handler.serving.torchserve.supervisor import TorchServe, run_until_stopped
 
 MODEL_NAME = "model"  # the single model's name, as the AWS PyTorch toolkit calls it
-PLUGINS_DIR = "BSM_PLUGINS_DIR"  # where bsm-plugins.jar (ready /ping, /execution-parameters) lives
 PLUGINS_JAR = "bsm-plugins.jar"
 # What config.properties' `models=` sets per model from SageMaker's variables; TorchServe 0.12
 # takes each from an archive's model-config.yaml instead wherever that sets it.
@@ -202,11 +201,12 @@ def inside(folder: Path, name: str, archive: Path) -> Path:
 
 def plugins_dir(env: Mapping[str, str]) -> Path:
     """The folder holding the SageMaker bsm-plugins.jar: BSM_PLUGINS_DIR, else that of a checkout."""
-    explicit = env.get(PLUGINS_DIR, "").strip()
+    explicit = TorchServeSettings.from_sources(env=env).plugins_dir
     checkout = Path(__file__).resolve().parents[3] / "build" / "plugins" / "sagemaker"
-    folder = (Path(explicit) if explicit else checkout).resolve()  # TorchServe runs in another working directory
+    folder = (explicit or checkout).resolve()  # TorchServe runs in another working directory
     if not (folder / PLUGINS_JAR).is_file():
-        raise FileNotFoundError(f"{folder / PLUGINS_JAR} not found: build it with `make plugins` or set {PLUGINS_DIR}")
+        variable = TorchServeSettings.variables()["plugins_dir"]
+        raise FileNotFoundError(f"{folder / PLUGINS_JAR} not found: build it with `make plugins` or set {variable}")
     return folder
 
 
@@ -214,7 +214,7 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
     """Start TorchServe for `settings` and run it in the foreground until SIGTERM; its exit code."""
     plugins = plugins_dir(env)
     # Private (0700) and unpredictable: nobody else can plant files or links where we write.
-    workdir = Path(tempfile.mkdtemp(prefix="bsm-serve-", dir=env.get("TMPDIR") or "/tmp")).resolve()
+    workdir = Path(tempfile.mkdtemp(prefix="bsm-serve-", dir=TorchServeSettings.from_sources(env=env).tmpdir)).resolve()
     (workdir / "management").mkdir(mode=0o700)
     models: list[str] = []
     url: str | None = None
@@ -222,7 +222,8 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
     if settings.multi_model:
         store = workdir / "store"
         store.mkdir()
-        variables[MODEL_ROOT_ENV] = str(settings.models_root)  # the workers refuse a model that lies elsewhere
+        # The workers refuse a model that lies elsewhere.
+        variables[TorchServeSettings.variables()["model_root"]] = str(settings.models_root)
     else:
         # A missing or mangled file stops us before TorchServe starts.
         store, url = checked_model_source(settings.model_dir)

@@ -9,13 +9,14 @@ import stat
 from pathlib import Path
 
 from handler.serving.torchserve import STATUS_DIR
+from handler.serving.torchserve.settings import TorchServeSettings
 
 
 def status_file(model_name: str) -> Path:
     """Where a worker says why `model_name` cannot load (the name made safe as a file name)."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)
-    # TorchServe gives Java TEMP as its java.io.tmpdir; without TEMP, Java uses /tmp.
-    return Path(os.environ.get("TEMP") or "/tmp") / STATUS_DIR / f"{safe}.json"
+    # TorchServe gives Java TEMP as its java.io.tmpdir, where our /ping plugin looks.
+    return TorchServeSettings.from_sources().temp / STATUS_DIR / f"{safe}.json"
 
 
 def private_folder(path: Path) -> Path:

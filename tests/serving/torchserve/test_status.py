@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from handler.errors import ArtifactError
-from handler.serving.torchserve import MODEL_ROOT_ENV, STATUS_DIR, status
+from handler.serving.torchserve import STATUS_DIR, status
 from handler.serving.torchserve.handler import check_model_root
+from handler.variables import MODEL_ROOT as MODEL_ROOT_ENV
 
 
 @pytest.fixture
