@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    """Every setting with its variable, default, allowed values and meaning; or the README's tables refreshed."""
+    """Every setting with its variable, default, allowed values and meaning; or the docs' tables refreshed."""
     from handler.cli import settings
 
     return settings.run(args.format, args.write)
@@ -351,7 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--format", choices=["text", "markdown"], default="text", help="markdown: the README's tables")
     listing.add_argument(
-        "--write", type=Path, metavar="README", help="refresh the tables between README's GENERATED: settings markers"
+        "--write",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DOC",
+        help="refresh the tables between each document's GENERATED: settings markers (README.md docs/configuration.md)",
     )
     listing.set_defaults(func=cmd_settings)
 

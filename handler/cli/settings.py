@@ -1,7 +1,9 @@
-"""`bsm settings`: every setting of every concern (variable, default, allowed values, meaning), or the README tables."""
+"""`bsm settings`: every setting of every concern (variable, default, allowed values, meaning), or the docs' tables."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from handler.config import Settings
@@ -9,7 +11,12 @@ from handler.errors import ConfigError
 
 BEGIN = "<!-- BEGIN GENERATED: settings -->"
 END = "<!-- END GENERATED: settings -->"
-REFRESH = "bsm settings --format markdown --write README.md"
+# A block's BEGIN may name the concerns it tables (`settings: ServingSettings RaySettings`); bare, it holds all.
+BLOCK = re.compile(
+    r"<!-- BEGIN GENERATED: settings(?::(?P<names>[\w ]*))? -->\n.*?<!-- END GENERATED: settings -->", re.S
+)
+DOCUMENTS = ("README.md", "docs/configuration.md")  # what holds generated tables, from the checkout's root
+REFRESH = "bsm settings --write " + " ".join(DOCUMENTS)
 WORDS = frozenset({"unset", "none", "required"})  # defaults that say there is no value: shown as words, not code
 
 
@@ -64,10 +71,14 @@ def _code(value: str | None) -> str:
     return "`" + value.replace("|", "\\|") + "`" if value else ""
 
 
-def markdown() -> str:
-    """One table per concern, as the README holds them between its GENERATED markers."""
+def markdown(names: Sequence[str] = ()) -> str:
+    """One table per concern (those named, else all), as the docs hold them between GENERATED markers."""
+    known = {concern.__name__: concern for concern in concerns()}
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ConfigError(f"settings tables for unknown concerns {unknown}; known: {sorted(known)}")
     parts = [f"<!-- Generated from the settings' fields by `{REFRESH}`: edit the fields' docs, not this. -->"]
-    for concern in concerns():
+    for concern in [known[name] for name in names] or list(known.values()):
         kind, summary = title(concern)
         parts.append(f"**{kind}** (`{concern.__name__}`): {_cell(summary)}")
         lines = ["| setting | variable | default | allowed | meaning |", "|---|---|---|---|---|"]
@@ -79,23 +90,28 @@ def markdown() -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def refreshed(readme: str) -> str:
-    """`readme` with the block between the GENERATED markers replaced by the current tables."""
-    before, begin, rest = readme.partition(BEGIN)
-    _, end, after = rest.partition(END)
-    if not begin or not end:
+def refreshed(document: str) -> str:
+    """`document` with each block between GENERATED markers replaced by the current tables."""
+    if not BLOCK.search(document):
         raise ConfigError(f"no {BEGIN} ... {END} block to refresh")
-    return f"{before}{BEGIN}\n{markdown()}{END}{after}"
+
+    def table(block: re.Match[str]) -> str:
+        names = (block["names"] or "").split()
+        begin = block.group(0).partition("\n")[0]
+        return f"{begin}\n{markdown(names)}{END}"
+
+    return BLOCK.sub(table, document)
 
 
-def run(output: str, write: Path | None) -> int:
-    """Print the settings as text or Markdown, or refresh a README's tables in place."""
-    if write is None:
+def run(output: str, write: Sequence[Path]) -> int:
+    """Print the settings as text or Markdown, or refresh the tables of documents in place."""
+    if not write:
         print(markdown() if output == "markdown" else text(), end="")
         return 0
-    readme = write.read_text(encoding="utf-8")
-    updated = refreshed(readme)
-    if updated != readme:
-        write.write_text(updated, encoding="utf-8")
-    print(f"{write}: settings tables {'refreshed' if updated != readme else 'already current'}")
+    for path in write:
+        document = path.read_text(encoding="utf-8")
+        updated = refreshed(document)
+        if updated != document:
+            path.write_text(updated, encoding="utf-8")
+        print(f"{path}: settings tables {'refreshed' if updated != document else 'already current'}")
     return 0

@@ -11,9 +11,10 @@ import pytest
 
 from handler.cli import settings
 from handler.cli.main import main
+from handler.errors import ConfigError
 from handler.inference.settings import ServingSettings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_field_of_every_concern_is_listed_with_its_variable_and_doc(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,13 +45,28 @@ def test_a_table_row_holds_the_variable_default_allowed_values_and_doc() -> None
     assert r"missing or \*/\*" in tables  # Markdown would read */* as emphasis
 
 
-def test_the_readme_tables_are_current() -> None:
-    readme = README.read_text(encoding="utf-8")
-    assert settings.refreshed(readme) == readme, f"the README's settings tables are stale: run `{settings.REFRESH}`"
+@pytest.mark.parametrize("document", settings.DOCUMENTS)
+def test_the_generated_tables_of_the_readme_and_docs_are_current(document: str) -> None:
+    text = (ROOT / document).read_text(encoding="utf-8")
+    assert settings.refreshed(text) == text, f"{document}'s settings tables are stale: run `{settings.REFRESH}`"
+
+
+def test_the_readme_tables_the_concerns_it_names_and_the_docs_every_one() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reference = (ROOT / "docs/configuration.md").read_text(encoding="utf-8")
+    for concern in settings.concerns():
+        assert f"(`{concern.__name__}`)" in reference
+    assert "(`ServingSettings`)" in readme and "(`RaySettings`)" in readme
+    assert "(`TrainConfig`)" not in readme
+
+
+def test_a_block_naming_an_unknown_concern_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"unknown concerns \['Nonesuch'\]"):
+        settings.refreshed("<!-- BEGIN GENERATED: settings: Nonesuch -->\n<!-- END GENERATED: settings -->\n")
 
 
 def test_a_changed_doc_makes_the_readme_stale(monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = README.read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     changed = copy.copy(ServingSettings.__dataclass_fields__["max_batch_rows"])
     changed.metadata = types.MappingProxyType({**changed.metadata, "doc": "rows per pass"})
     monkeypatch.setitem(ServingSettings.__dataclass_fields__, "max_batch_rows", changed)
