@@ -1,10 +1,11 @@
-"""Assertions shared by unit and integration tests."""
+"""Assertions and paths shared by unit and integration tests."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from handler.inference.batching import collate
 from handler.inference.predictor import BatchLimits
 from handler.model.execution import autocast
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: archive.sh, config.properties, examples/, build/
 TOLERANCE = 1e-5  # probabilities may differ by float noise between batch compositions
 
 
