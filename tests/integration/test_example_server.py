@@ -50,14 +50,11 @@ def example_server(
     workdir = tmp_path_factory.mktemp("example-server")
     # The shipped default, as `make serve` runs it (tests elsewhere pin fp32): on this CPU OpenVINO,
     # int8 from the archive's openvino/ folder where the CPU has VNNI or AMX.
-    os.environ["BSM_EXECUTION"] = "auto"
+    shipped = {"BSM_EXECUTION": "auto"}
     if request.param == "torchserve":
         store = workdir / "store"
         archive(example_dir, "example", store, ROOT / "model-config.yaml")
-        try:
-            server = start_torchserve(workdir, store, ["example=example.mar"])
-        finally:
-            os.environ["BSM_EXECUTION"] = "fp32"
+        server = start_torchserve(workdir, store, ["example=example.mar"], env=shipped)
         yield server
         server.ts.stop()
         return
@@ -65,12 +62,11 @@ def example_server(
     command = [str(Path(sys.executable).parent / "bsm"), "serve", "--engine", "ray", "--model-dir", str(example_dir)]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
-        env={**os.environ, **ray_env("ray")},  # BSM_EXECUTION=auto
+        env={**os.environ, **ray_env("ray"), **shipped},
         stdout=(workdir / "serve.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    os.environ["BSM_EXECUTION"] = "fp32"
     local = Local(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
