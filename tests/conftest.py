@@ -1,28 +1,34 @@
-"""Shared fixtures: a tiny random model trained in seconds, saved as the two artifact files."""
+"""Shared fixtures: BSM_EXECUTION=fp32 for the session, and tiny random models trained in seconds, saved as files."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from examples.buyer_intents.build import CONFIG as EXAMPLE_CONFIG
 from examples.buyer_intents.data import generate
 from examples.text_models import gazetteer_ner, random_translator
 from handler import Predictor
 from handler.model import artifacts
 from handler.training.encoders import EncoderSource
 from handler.training.trainer import train
+from tests.tiny_models import KNOWN_ENTITIES, STEPS_CONFIG, TINY_CONFIG
 
-# Tests check that any batching gives the offline predictor's answer within float noise: that
-# is fp32's promise. The servers they start inherit this; tests of bf16 and int8 set their own.
-os.environ.setdefault("BSM_EXECUTION", "fp32")
 
-# The example's recipe, made small: short texts, few epochs, a small learned vocabulary.
-TINY_CONFIG = dataclasses.replace(EXAMPLE_CONFIG, max_length=64, epochs=8, vocab_size=600)
+@pytest.fixture(scope="session", autouse=True)
+def fp32_execution() -> Iterator[None]:
+    """BSM_EXECUTION=fp32 unless set, for the whole session (before any module's server starts), then put back.
+
+    Tests check that any batching gives the offline predictor's answer within float noise: that
+    is fp32's promise. The servers they start inherit this; tests of bf16 and int8 set their own.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BSM_EXECUTION", os.environ.get("BSM_EXECUTION", "fp32"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +52,6 @@ def tiny_model_dir(tiny_predictor: Predictor, tmp_path_factory: pytest.TempPathF
     return out
 
 
-# Who the tiny NER model knows: the example's names and two of its cities.
-KNOWN_ENTITIES = {"PER": ["John Smith", "Anna Müller", "Jean Dupont"], "LOC": ["Paris", "Berlin"]}
-
-
 @pytest.fixture(scope="session")
 def text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folders the model-backed text steps read: `entities` (gazetteer NER) and `translation` (random MarianMT)."""
@@ -57,15 +59,6 @@ def text_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     gazetteer_ner(out / "entities", KNOWN_ENTITIES, split=["Müller"])
     random_translator(out / "translation")
     return out
-
-
-# Every text step there is: the model-backed ones (translate, mask_names) and a language feature.
-STEPS_CONFIG = dataclasses.replace(
-    TINY_CONFIG,
-    text_steps=["unicode", "html", "email", "translate", "mask_entities", "mask_names", "whitespace"],
-    language_features=["message"],
-    epochs=4,
-)
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,10 @@ import pytest
 
 from handler import Predictor
 from handler.serving.process import free_port
-from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import ROOT, Reply, Server, accepts, archive, http, ray_env, start_server
+from tests.helpers import ROOT, assert_same_predictions, csv_predictions
+from tests.integration.bsm_serve import ray_env
+from tests.integration.client import Reply, accepts, http
+from tests.integration.torchserve_server import TorchServeServer, archive, start_torchserve
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +46,15 @@ class Local:
 @pytest.fixture(scope="module", params=["torchserve", "ray"])
 def example_server(
     request: pytest.FixtureRequest, example_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server | Local]:
+) -> Iterator[TorchServeServer | Local]:
     workdir = tmp_path_factory.mktemp("example-server")
     # The shipped default, as `make serve` runs it (tests elsewhere pin fp32): on this CPU OpenVINO,
     # int8 from the archive's openvino/ folder where the CPU has VNNI or AMX.
-    os.environ["BSM_EXECUTION"] = "auto"
+    shipped = {"BSM_EXECUTION": "auto"}
     if request.param == "torchserve":
         store = workdir / "store"
         archive(example_dir, "example", store, ROOT / "model-config.yaml")
-        try:
-            server = start_server(workdir, store, ["example=example.mar"])
-        finally:
-            os.environ["BSM_EXECUTION"] = "fp32"
+        server = start_torchserve(workdir, store, ["example=example.mar"], env=shipped)
         yield server
         server.ts.stop()
         return
@@ -63,12 +62,11 @@ def example_server(
     command = [str(Path(sys.executable).parent / "bsm"), "serve", "--engine", "ray", "--model-dir", str(example_dir)]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
-        env={**os.environ, **ray_env("ray")},  # BSM_EXECUTION=auto
+        env={**os.environ, **ray_env("ray"), **shipped},
         stdout=(workdir / "serve.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    os.environ["BSM_EXECUTION"] = "fp32"
     local = Local(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
@@ -82,7 +80,7 @@ def example_server(
 
 
 def test_invocations_answers_every_format_like_the_offline_predictor(
-    example_server: Server | Local, example_dir: Path
+    example_server: TorchServeServer | Local, example_dir: Path
 ) -> None:
     predictor = Predictor.from_dir(example_dir, execution="auto")
     samples = example_dir / "samples"
@@ -108,7 +106,7 @@ def test_invocations_answers_every_format_like_the_offline_predictor(
 
 
 def test_held_out_rows_one_per_request_match_the_offline_predictor(
-    example_server: Server | Local, example_dir: Path
+    example_server: TorchServeServer | Local, example_dir: Path
 ) -> None:
     """Single-row traffic from 8 clients, drawn from the held-out split: each answer is the offline one."""
     predictor = Predictor.from_dir(example_dir, execution="auto")

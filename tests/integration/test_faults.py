@@ -19,8 +19,10 @@ import pytest
 
 from handler import Predictor
 from handler.serving.torchserve.supervisor import TorchServe
-from tests.integration.conftest import ROOT, Server, archive, http, start_server
-from tests.integration.test_contract import check, make_cases
+from tests.helpers import ROOT
+from tests.integration.client import http
+from tests.integration.mixed_traffic import check, make_cases
+from tests.integration.torchserve_server import TorchServeServer, archive, start_torchserve
 from tests.torchserve_properties import free_ports_config, with_properties
 
 FAULT_CONFIG = """\
@@ -40,26 +42,28 @@ responseTimeout: 60
 SLOW_BODY = b"s,where is my order please help,US,email,1,2\n" * 100_000  # ~8 s of work, 4.5 MB
 
 
-def _server(tmp_path_factory: pytest.TempPathFactory, model_dir: Path, config: str, **overrides: str) -> Server:
+def _server(
+    tmp_path_factory: pytest.TempPathFactory, model_dir: Path, config: str, **overrides: str
+) -> TorchServeServer:
     workdir = tmp_path_factory.mktemp("faults")
     (workdir / "model-config.yaml").write_text(config)
     archive(model_dir, "tiny", workdir / "store", workdir / "model-config.yaml")
-    return start_server(workdir, workdir / "store", ["tiny=tiny.mar"], overrides)
+    return start_torchserve(workdir, workdir / "store", ["tiny=tiny.mar"], overrides)
 
 
 @pytest.fixture(scope="module")
-def fault_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+def fault_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[TorchServeServer]:
     server = _server(tmp_path_factory, tiny_model_dir, FAULT_CONFIG)
     yield server
     server.ts.stop()
 
 
-def worker_pids(server: Server) -> list[int]:
+def worker_pids(server: TorchServeServer) -> list[int]:
     described = server.ts._get(f"{server.ts.management_url}/models/tiny", "management")
     return [w["pid"] for entry in described for w in entry["workers"]]
 
 
-def test_worker_killed_mid_load(fault_server: Server, tiny_predictor: Predictor, tiny_frames) -> None:
+def test_worker_killed_mid_load(fault_server: TorchServeServer, tiny_predictor: Predictor, tiny_frames) -> None:
     cases = [c for c in make_cases(tiny_predictor, tiny_frames[1], count=60, seed=3) if c.status == 200]
     results, failures, stop = [], [], threading.Event()
 
@@ -101,7 +105,7 @@ def test_worker_killed_mid_load(fault_server: Server, tiny_predictor: Predictor,
     assert http(fault_server.url + "/ping", headers=fault_server.auth()).status == 200
 
 
-def test_a_request_past_the_time_budget_fails_alone_and_the_worker_lives(fault_server: Server) -> None:
+def test_a_request_past_the_time_budget_fails_alone_and_the_worker_lives(fault_server: TorchServeServer) -> None:
     """responseTimeout 3 s: the batch stops at its budget (2.4 s), answers 413 naming it, and keeps its worker."""
     before = sorted(worker_pids(fault_server))
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -149,7 +153,7 @@ def loopback(ip: str) -> bool:
     return (address.ipv4_mapped or address).is_loopback if address.version == 6 else address.is_loopback
 
 
-def test_surface_management_and_metrics_on_loopback_with_tokens(fault_server: Server) -> None:
+def test_surface_management_and_metrics_on_loopback_with_tokens(fault_server: TorchServeServer) -> None:
     java = [p for p in psutil.Process(fault_server.ts.process.pid).children(recursive=True) if p.name() == "java"][0]
     listening = {c.laddr.port: c.laddr.ip for c in java.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
     ports = {
@@ -170,7 +174,7 @@ def test_surface_management_and_metrics_on_loopback_with_tokens(fault_server: Se
     assert http(management + "/models", headers=token).status == 200
 
 
-def test_no_personal_data_in_logs_after_faults(fault_server: Server) -> None:
+def test_no_personal_data_in_logs_after_faults(fault_server: TorchServeServer) -> None:
     secret = "jane.doe.secret@example.com call +1 (206) 555-0199"
     body = f"s,{secret},US,email,1,2\ns,{secret},US,email,bad-number,2\n".encode()
     assert fault_server.post("/predictions/tiny", body, {"Content-Type": "text/csv"}).status == 400

@@ -15,7 +15,7 @@ from handler.features.schema import ColumnKind
 from handler.inference.settings import ServingSettings
 from tests.helpers import assert_same_predictions
 from tests.hostile import hostile_texts
-from tests.integration.conftest import ENGINES, Serve, start_serve, stop
+from tests.integration.bsm_serve import ENGINES, BsmServe, start_bsm_serve
 
 FIELD_LIMIT = ServingSettings().max_field_chars
 TIMEOUT_S = 20  # the endpoint's response timeout: a text that costs the square of its length runs past it
@@ -26,15 +26,15 @@ BESIDE = 6  # normal requests sent while each hostile one is in flight
 @pytest.fixture(scope="module", params=ENGINES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[Serve]:
+) -> Iterator[BsmServe]:
     base = tmp_path_factory.mktemp("opt-ml")
     shutil.copytree(tiny_model_dir, base / "model")
     timeout = str(TIMEOUT_S)
-    server = start_serve(
+    server = start_bsm_serve(
         base, tmp_path_factory.mktemp("serve-tmp"), request.param, SAGEMAKER_MODEL_SERVER_TIMEOUT=timeout
     )
     yield server
-    stop(server)
+    server.stop()
 
 
 def hostile_row(predictor: Predictor, text: str) -> dict[str, object]:
@@ -43,14 +43,14 @@ def hostile_row(predictor: Predictor, text: str) -> dict[str, object]:
     return {c: (text if c in texts else v) for c, v in zip(predictor.columns, NORMAL_ROW, strict=True)}
 
 
-def post_json(server: Serve, rows: list[object]) -> tuple[int, object]:
+def post_json(server: BsmServe, rows: list[object]) -> tuple[int, object]:
     reply = server.post("/invocations", json.dumps(rows).encode(), {"Content-Type": "application/json"})
     return reply.status, (reply.json() if reply.content_type.startswith("application/json") else reply.body)
 
 
 @pytest.mark.parametrize("kind", sorted(hostile_texts(16)))
 def test_a_hostile_text_at_the_field_limit_is_answered_and_so_are_its_batch_mates(
-    server: Serve, tiny_predictor: Predictor, kind: str
+    server: BsmServe, tiny_predictor: Predictor, kind: str
 ) -> None:
     row = hostile_row(tiny_predictor, hostile_texts(FIELD_LIMIT)[kind])
     with ThreadPoolExecutor(BESIDE + 1) as pool:

@@ -19,21 +19,21 @@ import pytest
 
 from handler import Predictor
 from tests.helpers import assert_same_predictions
-from tests.integration.conftest import Serve, start_serve, stop
+from tests.integration.bsm_serve import BsmServe, ray_env, start_bsm_serve
 
 
 @pytest.fixture(scope="module")
-def two_replicas(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Serve]:
+def two_replicas(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[BsmServe]:
     """serve on Ray with two scorer replicas (one thread each on this machine's cores)."""
     base = tmp_path_factory.mktemp("opt-ml-ray")
     shutil.copytree(tiny_model_dir, base / "model")
-    server = start_serve(base, tmp_path_factory.mktemp("ray-tmp"), "ray", SAGEMAKER_MODEL_SERVER_WORKERS="2")
+    server = start_bsm_serve(base, tmp_path_factory.mktemp("ray-tmp"), "ray", SAGEMAKER_MODEL_SERVER_WORKERS="2")
     yield server
-    assert stop(server) == 0
+    assert server.stop() == 0
     assert not psutil.pid_exists(server.process.pid)
 
 
-def scorer_pids(server: Serve) -> list[int]:
+def scorer_pids(server: BsmServe) -> list[int]:
     """The scorer replicas' processes (Ray names them ray::ServeReplica:bsm-scorer:Scorer)."""
     return sorted(
         p.pid
@@ -42,7 +42,7 @@ def scorer_pids(server: Serve) -> list[int]:
     )
 
 
-def batches_per_replica(server: Serve) -> Counter[int]:
+def batches_per_replica(server: BsmServe) -> Counter[int]:
     """Batches each scorer process logged (Ray keeps each worker's stderr in worker-...-<pid>.err)."""
     assert server.ray_dir is not None
     counts: Counter[int] = Counter()
@@ -56,7 +56,7 @@ def rows_and_bodies(predictor: Predictor, frame, count: int) -> list[tuple[list[
     return [([rows[i % len(rows)]], json.dumps([rows[i % len(rows)]]).encode()) for i in range(count)]
 
 
-def test_requests_spread_over_both_replicas(two_replicas: Serve, tiny_predictor: Predictor, tiny_frames) -> None:
+def test_requests_spread_over_both_replicas(two_replicas: BsmServe, tiny_predictor: Predictor, tiny_frames) -> None:
     pids = scorer_pids(two_replicas)
     assert len(pids) == 2
     cases = rows_and_bodies(tiny_predictor, tiny_frames[1], 200)
@@ -73,7 +73,7 @@ def test_requests_spread_over_both_replicas(two_replicas: Serve, tiny_predictor:
 
 
 def test_a_killed_replica_is_replaced_with_no_wrong_answer(
-    two_replicas: Serve, tiny_predictor: Predictor, tiny_frames
+    two_replicas: BsmServe, tiny_predictor: Predictor, tiny_frames
 ) -> None:
     victim = scorer_pids(two_replicas)[0]
     cases = rows_and_bodies(tiny_predictor, tiny_frames[1], 300)
@@ -103,7 +103,7 @@ def test_a_killed_replica_is_replaced_with_no_wrong_answer(
     assert send(cases[0]).status == 200
 
 
-def test_only_the_hosting_port_leaves_loopback(two_replicas: Serve) -> None:
+def test_only_the_hosting_port_leaves_loopback(two_replicas: BsmServe) -> None:
     port = int(two_replicas.url.rsplit(":", 1)[1])
     tree = [psutil.Process(two_replicas.process.pid), *psutil.Process(two_replicas.process.pid).children(True)]
     exposed: list[tuple[str, int]] = []
@@ -129,7 +129,6 @@ def test_only_the_hosting_port_leaves_loopback(two_replicas: Serve) -> None:
 
 def test_bsm_transform_on_ray_data(tmp_path: Path, tiny_model_dir: Path, tiny_predictor: Predictor) -> None:
     from examples.buyer_intents.data import generate
-    from tests.integration.conftest import ray_env
 
     frame = generate(3_000, seed=31)
     frame = frame.assign(message=frame["message"].str.replace(r"\s*\n\s*", " ", regex=True))  # a record per line

@@ -15,7 +15,7 @@ from pathlib import Path
 from handler import Predictor
 from handler.serving.process import free_port, stop_process_group
 from tests.helpers import assert_same_predictions
-from tests.integration.conftest import accepts, http
+from tests.integration.client import accepts, http
 
 JSON = {"Content-Type": "application/json"}
 

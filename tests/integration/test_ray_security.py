@@ -17,18 +17,20 @@ import psutil
 import pytest
 from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 
-from tests.integration.conftest import ROOT, Serve, http, start_serve, stop
+from tests.helpers import ROOT
+from tests.integration.bsm_serve import BsmServe, start_bsm_serve
+from tests.integration.client import http
 
 # The environment asks for no authentication and offers a token of its own: the server must use neither.
 INHERITED_TOKEN = "0123456789abcdef" * 4
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Serve]:
+def guarded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[BsmServe]:
     """serve on a local Ray, one scorer, started from an environment that disables Ray's authentication."""
     base = tmp_path_factory.mktemp("opt-ml-guarded")
     shutil.copytree(tiny_model_dir, base / "model")
-    server = start_serve(
+    server = start_bsm_serve(
         base,
         tmp_path_factory.mktemp("guarded-tmp"),
         "ray",
@@ -39,15 +41,15 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> I
     )
     token = token_path(server)
     yield server
-    assert stop(server) == 0
+    assert server.stop() == 0
     assert token is None or not token.parent.exists()  # the token's folder goes with the server
 
 
-def ray_processes(server: Serve) -> list[psutil.Process]:
+def ray_processes(server: BsmServe) -> list[psutil.Process]:
     return psutil.Process(server.process.pid).children(recursive=True)
 
 
-def token_path(server: Serve) -> Path | None:
+def token_path(server: BsmServe) -> Path | None:
     """The token file the server named to its Ray processes (they inherit RAY_AUTH_TOKEN_PATH, not the secret)."""
     for process in ray_processes(server):
         try:
@@ -59,7 +61,7 @@ def token_path(server: Serve) -> Path | None:
     return None
 
 
-def auth_env(server: Serve) -> dict[str, str]:
+def auth_env(server: BsmServe) -> dict[str, str]:
     """The RAY_AUTH_* variables the server's Ray processes hold: what a trusted caller would hold."""
     for process in ray_processes(server):
         try:
@@ -71,20 +73,20 @@ def auth_env(server: Serve) -> dict[str, str]:
     return {}
 
 
-def server_token(server: Serve) -> str:
+def server_token(server: BsmServe) -> str:
     path = token_path(server)
     assert path is not None, "the server named no token file to its Ray processes"
     return path.read_text().strip()
 
 
-def session_port(server: Serve, name: str) -> int:
+def session_port(server: BsmServe, name: str) -> int:
     """A port the local Ray wrote in its session folder (gcs_server_port_<node>, dashboard_agent_listen_port_...)."""
     assert server.ray_dir is not None
     (path,) = (server.ray_dir / "session_latest").glob(f"{name}_*")
     return int(path.read_text().strip())
 
 
-def replica_grpc_ports(server: Serve) -> list[int]:
+def replica_grpc_ports(server: BsmServe) -> list[int]:
     """Ports the Serve replicas listen on beyond loopback: their inter-deployment gRPC servers (Ray binds [::])."""
     ports = []
     for process in ray_processes(server):
@@ -108,7 +110,7 @@ def gcs_nodes(port: int, token: str | None) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-def driver(server: Serve, env: dict[str, str], *model_dirs: str) -> subprocess.CompletedProcess[str]:
+def driver(server: BsmServe, env: dict[str, str], *model_dirs: str) -> subprocess.CompletedProcess[str]:
     """A second Ray driver joining the server's Ray (tests/integration/ray_driver.py), in `env` only."""
     gcs = f"127.0.0.1:{session_port(server, 'gcs_server_port')}"
     command = [sys.executable, "-m", "tests.integration.ray_driver", gcs]
@@ -130,7 +132,7 @@ def clean_env(home: Path) -> dict[str, str]:
     }
 
 
-def test_the_token_file_is_the_servers_own_and_private(guarded: Serve) -> None:
+def test_the_token_file_is_the_servers_own_and_private(guarded: BsmServe) -> None:
     path = token_path(guarded)
     assert path is not None, "the server named no token file to its Ray processes"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_uid == os.getuid()
@@ -140,14 +142,14 @@ def test_the_token_file_is_the_servers_own_and_private(guarded: Serve) -> None:
     assert len(token) == 64 and int(token, 16) >= 0 and token != INHERITED_TOKEN
 
 
-def test_the_gcs_refuses_a_caller_without_the_servers_token(guarded: Serve) -> None:
+def test_the_gcs_refuses_a_caller_without_the_servers_token(guarded: BsmServe) -> None:
     port = session_port(guarded, "gcs_server_port")
     assert gcs_nodes(port, None) == grpc.StatusCode.UNAUTHENTICATED
     assert gcs_nodes(port, INHERITED_TOKEN) == grpc.StatusCode.UNAUTHENTICATED
     assert gcs_nodes(port, server_token(guarded)) == grpc.StatusCode.OK
 
 
-def test_a_replicas_grpc_server_refuses_a_caller_without_the_token(guarded: Serve) -> None:
+def test_a_replicas_grpc_server_refuses_a_caller_without_the_token(guarded: BsmServe) -> None:
     ports = replica_grpc_ports(guarded)
     assert len(ports) == 2, ports  # the ingress's and the scorer's, on every address
     for port in ports:
@@ -158,21 +160,21 @@ def test_a_replicas_grpc_server_refuses_a_caller_without_the_token(guarded: Serv
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, refused.value.details()
 
 
-def test_the_job_api_refuses_a_job_without_the_token(guarded: Serve) -> None:
+def test_the_job_api_refuses_a_job_without_the_token(guarded: BsmServe) -> None:
     port = session_port(guarded, "dashboard_agent_listen_port")
     job = json.dumps({"entrypoint": "true"}).encode()
     reply = http(f"http://127.0.0.1:{port}/api/job_agent/jobs/", job, {"Content-Type": "application/json"}, "POST")
     assert reply.status == 401, reply.body[:300]
 
 
-def test_a_driver_without_the_token_cannot_join(guarded: Serve, tmp_path: Path) -> None:
+def test_a_driver_without_the_token_cannot_join(guarded: BsmServe, tmp_path: Path) -> None:
     result = driver(guarded, clean_env(tmp_path))
     assert result.returncode != 0 and "joined" not in result.stdout, result.stdout
     assert "Unauthenticated" in result.stderr, result.stderr[-3000:]
 
 
 def test_the_scorer_refuses_a_model_outside_the_root_even_through_rays_handle(
-    guarded: Serve, tiny_model_dir: Path, tmp_path: Path
+    guarded: BsmServe, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     base = model_root(guarded)
     (base / "escape").symlink_to(tiny_model_dir)
@@ -186,12 +188,12 @@ def test_the_scorer_refuses_a_model_outside_the_root_even_through_rays_handle(
         assert "is not a directory under the model root" in answer["message"], answer
 
 
-def model_root(server: Serve) -> Path:
+def model_root(server: BsmServe) -> Path:
     """The server's model root (SAGEMAKER_BASE_DIR), as it was started."""
     return Path(psutil.Process(server.process.pid).environ()["SAGEMAKER_BASE_DIR"])
 
 
-def test_a_requests_path_cannot_forge_a_log_line(guarded: Serve) -> None:
+def test_a_requests_path_cannot_forge_a_log_line(guarded: BsmServe) -> None:
     # Ray's proxy drops \r and \n from a path, not the other line breaks (str.splitlines: \x85, \u2028, \x0b...).
     assert http(guarded.url + "/nowhere%C2%85INFO%20forged%20line").status == 404
     logs = logs_once_written(guarded, "forged line")
@@ -199,7 +201,7 @@ def test_a_requests_path_cannot_forge_a_log_line(guarded: Serve) -> None:
     assert "/nowhere\\x85INFO forged line 404" in logs  # it was logged, escaped
 
 
-def logs_once_written(server: Serve, *texts: str) -> str:
+def logs_once_written(server: BsmServe, *texts: str) -> str:
     """The server's logs once they hold each of `texts` (a replica writes its line a moment after answering)."""
     for _ in range(40):
         logs = server.logs()
@@ -209,7 +211,7 @@ def logs_once_written(server: Serve, *texts: str) -> str:
     return server.logs()
 
 
-def test_the_token_never_reaches_the_logs(guarded: Serve) -> None:
+def test_the_token_never_reaches_the_logs(guarded: BsmServe) -> None:
     token = server_token(guarded)
     logs = guarded.logs()
     assert "model ok" in logs and "Started a local Ray instance" in logs  # the logs are really there

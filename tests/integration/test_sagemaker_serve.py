@@ -17,16 +17,9 @@ from handler import Predictor
 from handler.cli.main import main as bsm
 from handler.serving.process import free_port
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import (
-    ENGINES,
-    Serve,
-    accepts,
-    http,
-    ray_env,
-    serve_until_exit,
-    start_serve,
-    stop,
-)
+from tests.integration.bsm_serve import ENGINES, BsmServe, bsm_serve_until_exit, ray_env, start_bsm_serve
+from tests.integration.client import accepts, http
+from tests.integration.torchserve_server import TEST_MODEL_CONFIG, archive
 
 
 def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -37,10 +30,10 @@ def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module", params=ENGINES)
 def single(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
-) -> Iterator[Serve]:
+) -> Iterator[BsmServe]:
     base = tmp_path_factory.mktemp("opt-ml")
     shutil.copytree(tiny_model_dir, base / "model")
-    server = start_serve(
+    server = start_bsm_serve(
         base,
         tmp_path_factory.mktemp("serve-tmp"),
         request.param,
@@ -49,11 +42,11 @@ def single(
         SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="4",
     )
     yield server
-    assert stop(server) == 0  # a SIGTERM stop is a clean stop
+    assert server.stop() == 0  # a SIGTERM stop is a clean stop
     assert "model ok" in server.log.read_text()
 
 
-def test_ping_is_200_only_once_the_model_predicts(single: Serve) -> None:
+def test_ping_is_200_only_once_the_model_predicts(single: BsmServe) -> None:
     # Refused while the engine starts, 503 while the model loads. Ray's proxy answers 404 for the
     # moment between its start and the ingress's deployment: not ready either.
     starting = {0, 503, 200} | ({404} if single.engine == "ray" else set())
@@ -62,7 +55,7 @@ def test_ping_is_200_only_once_the_model_predicts(single: Serve) -> None:
     assert reply.status == 200 and reply.body.count(b"\n") == 1
 
 
-def test_invocations_in_every_format(single: Serve, tiny_predictor: Predictor, tiny_frames) -> None:
+def test_invocations_in_every_format(single: BsmServe, tiny_predictor: Predictor, tiny_frames) -> None:
     rows = json.loads(tiny_frames[1][tiny_predictor.columns].head(7).to_json(orient="records"))
     expected = tiny_predictor.predict(rows)
     body = pd.DataFrame(rows).to_csv(header=False, index=False).encode()
@@ -77,13 +70,13 @@ def test_invocations_in_every_format(single: Serve, tiny_predictor: Predictor, t
     assert_same_predictions([json.loads(x) for x in reply.body.splitlines()], expected)
 
 
-def test_execution_parameters(single: Serve) -> None:
+def test_execution_parameters(single: BsmServe) -> None:
     reply = http(single.url + "/execution-parameters")
     assert reply.status == 200
     assert reply.json() == {"MaxConcurrentTransforms": 4, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 20}
 
 
-def test_only_sagemaker_routes_in_single_model_mode(single: Serve) -> None:
+def test_only_sagemaker_routes_in_single_model_mode(single: BsmServe) -> None:
     assert http(single.url + "/models").status == 404  # the management API is not on this port
     row = b"s,where is my order,US,email,1,2\n"
     for path in ("/predictions/model", "/explanations/model", "/v1/models/model:predict", "/v2/models/model/infer"):
@@ -91,7 +84,7 @@ def test_only_sagemaker_routes_in_single_model_mode(single: Serve) -> None:
         assert reply.status == 404 and "use /invocations" in reply.json()["message"], path
 
 
-def test_no_message_text_in_serve_logs(single: Serve) -> None:
+def test_no_message_text_in_serve_logs(single: BsmServe) -> None:
     secret = "jane.doe.secret@example.com"
     body = f"s,{secret},US,email,1,2\ns,{secret},US,email,1,not-a-number\n".encode()
     assert single.post("/invocations", body, {"Content-Type": "text/csv"}).status == 400
@@ -102,7 +95,7 @@ def test_no_message_text_in_serve_logs(single: Serve) -> None:
 
 
 def test_multirecord_payload_over_torchserve_default_size(
-    single: Serve, tiny_predictor: Predictor, tiny_frames
+    single: BsmServe, tiny_predictor: Predictor, tiny_frames
 ) -> None:
     frame = one_line_rows(pd.concat([tiny_frames[1]] * 40, ignore_index=True))  # ~4,800 records
     body = frame[tiny_predictor.columns].to_csv(header=False, index=False).encode()
@@ -134,13 +127,13 @@ def oversized_post_status(url: str, size: int) -> int:
     return connection.getresponse().status
 
 
-def test_a_bad_record_is_named(single: Serve) -> None:
+def test_a_bad_record_is_named(single: BsmServe) -> None:
     body = b"s,m,US,email,1,2\ns,m,US,email,1,2\ns,m,US,email,1,two\n"
     reply = single.post("/invocations", body, {"Content-Type": "text/csv"})
     assert reply.status == 400 and reply.json()["message"].startswith("row 3: column 'days_since_order' is 'two'")
 
 
-def test_bsm_transform_20000_rows_with_join(single: Serve, tiny_predictor: Predictor, tmp_path: Path) -> None:
+def test_bsm_transform_20000_rows_with_join(single: BsmServe, tiny_predictor: Predictor, tmp_path: Path) -> None:
     from examples.buyer_intents.data import generate
 
     frame = one_line_rows(generate(20_000, seed=21))
@@ -177,13 +170,13 @@ def multi(
     tmp_path_factory: pytest.TempPathFactory,
     tiny_model_dir: Path,
     other_model_dir: Path,
-) -> Iterator[tuple[Serve, Path]]:
+) -> Iterator[tuple[BsmServe, Path]]:
     base = tmp_path_factory.mktemp("opt-ml-mme")
     for name, source in (("tiny", tiny_model_dir), ("other", other_model_dir)):
         shutil.copytree(source, base / "models" / name / "model")
-    server = start_serve(base, tmp_path_factory.mktemp("mme-tmp"), request.param, SAGEMAKER_MULTI_MODEL="true")
+    server = start_bsm_serve(base, tmp_path_factory.mktemp("mme-tmp"), request.param, SAGEMAKER_MULTI_MODEL="true")
     yield server, base
-    assert stop(server) == 0
+    assert server.stop() == 0
 
 
 def test_multi_model_contract(multi, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames) -> None:
@@ -221,7 +214,7 @@ def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_
     artifacts_file = base / "model" / "model_artifacts.pth"
     artifacts_file.write_bytes(artifacts_file.read_bytes()[:100])  # truncated upload
     port = free_port()
-    result = serve_until_exit(base, tmp_path, engine, port)
+    result = bsm_serve_until_exit(base, tmp_path, engine, port)
     assert result.returncode == 1
     assert "model_artifacts.pth: cannot be loaded as weights-only torch data" in result.stderr
     assert not accepts(port)  # and nothing is left listening
@@ -230,21 +223,20 @@ def test_broken_model_fails_fast_with_a_readable_log(tmp_path: Path, tiny_model_
 def test_a_model_directory_holding_a_mar_is_served_as_is(
     tmp_path: Path, tiny_model_dir: Path, tiny_predictor: Predictor
 ) -> None:
-    from tests.integration.conftest import TEST_MODEL_CONFIG, archive
 
     base = tmp_path / "opt-ml"
     (tmp_path / "model-config.yaml").write_text(TEST_MODEL_CONFIG)
     archive(tiny_model_dir, "tiny", base / "model", tmp_path / "model-config.yaml")
     assert [p.name for p in (base / "model").iterdir()] == ["tiny.mar"]
     # The archive's yaml says 2 workers and batches of 16; SageMaker's variables win, as for a folder.
-    server = start_serve(base, tmp_path, SAGEMAKER_MODEL_SERVER_WORKERS="1", SAGEMAKER_TS_BATCH_SIZE="3")
+    server = start_bsm_serve(base, tmp_path, SAGEMAKER_MODEL_SERVER_WORKERS="1", SAGEMAKER_TS_BATCH_SIZE="3")
     try:
         rows = [["s", "where is my order", "US", "email", 1, 2]]
         reply = server.post("/invocations", json.dumps(rows).encode(), {"Content-Type": "application/json"})
         assert reply.status == 200
         assert_same_predictions(reply.json()["predictions"], tiny_predictor.predict(rows))
     finally:
-        assert stop(server) == 0
+        assert server.stop() == 0
     log = server.log.read_text()
     assert "model ok: tiny.mar (archive)" in log
     assert "batchSize: 3" in log and "W-9000" in log and "W-9001" not in log

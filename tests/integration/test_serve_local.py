@@ -12,8 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-from tests.integration.conftest import ROOT, TEST_MODEL_CONFIG, archive, free_ports_config, http, ports_of
-from tests.torchserve_properties import with_properties
+from tests.helpers import ROOT
+from tests.integration.client import http
+from tests.integration.torchserve_server import TEST_MODEL_CONFIG, archive, ports_of
+from tests.torchserve_properties import free_ports_config, with_properties
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:

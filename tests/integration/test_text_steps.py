@@ -22,16 +22,9 @@ from handler import Predictor
 from handler.cli.main import main as bsm
 from handler.serving.process import free_port
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.conftest import (
-    TEST_MODEL_CONFIG,
-    Server,
-    archive,
-    http,
-    serve_until_exit,
-    start_serve,
-    start_server,
-    stop,
-)
+from tests.integration.bsm_serve import bsm_serve_until_exit, start_bsm_serve
+from tests.integration.client import http
+from tests.integration.torchserve_server import TEST_MODEL_CONFIG, TorchServeServer, archive, start_torchserve
 
 
 def one_line(frame: pd.DataFrame) -> pd.DataFrame:
@@ -49,18 +42,18 @@ def rows(steps_predictor: Predictor, tiny_frames: tuple[pd.DataFrame, pd.DataFra
 
 
 @pytest.fixture(scope="module")
-def torchserve(tmp_path_factory: pytest.TempPathFactory, steps_model_dir: Path) -> Iterator[Server]:
+def torchserve(tmp_path_factory: pytest.TempPathFactory, steps_model_dir: Path) -> Iterator[TorchServeServer]:
     workdir = tmp_path_factory.mktemp("torchserve-steps")
     config = workdir / "model-config.yaml"
     config.write_text(TEST_MODEL_CONFIG)
     archive(steps_model_dir, "steps", workdir / "store", config)
-    server = start_server(workdir, workdir / "store", ["steps=steps.mar"])
+    server = start_torchserve(workdir, workdir / "store", ["steps=steps.mar"])
     yield server
     assert server.ts.stop() is not None
 
 
 def test_torchserve_batches_concurrent_rows_and_answers_as_offline(
-    torchserve: Server, steps_predictor: Predictor, rows: pd.DataFrame
+    torchserve: TorchServeServer, steps_predictor: Predictor, rows: pd.DataFrame
 ) -> None:
     def post(i: int) -> bytes:
         body = rows.iloc[[i]].to_csv(header=False, index=False).encode()
@@ -81,7 +74,7 @@ def test_torchserve_batches_concurrent_rows_and_answers_as_offline(
     assert re.search(r'BsmStageLatencySeconds_count\{.*stage="mask_names".*\} [1-9]', metrics)
 
 
-def test_the_archive_carries_the_entry_points_that_find_its_steps(torchserve: Server, tmp_path: Path) -> None:
+def test_the_archive_carries_the_entry_points_that_find_its_steps(torchserve: TorchServeServer, tmp_path: Path) -> None:
     """A TorchServe without this project installed finds translate and mask_names by the archive's own metadata."""
     with zipfile.ZipFile(torchserve.ts.model_store / "steps.mar") as mar:
         mar.extractall(tmp_path)
@@ -110,14 +103,14 @@ def test_serve_on_ray_from_opt_ml_model(
 ) -> None:
     base = tmp_path_factory.mktemp("opt-ml-steps")
     shutil.copytree(steps_model_dir, base / "model")
-    server = start_serve(base, tmp_path_factory.mktemp("serve-steps-tmp"), "ray")
+    server = start_bsm_serve(base, tmp_path_factory.mktemp("serve-steps-tmp"), "ray")
     try:
         body = json.dumps({"instances": json.loads(rows.to_json(orient="records"))}).encode()
         reply = server.post("/invocations", body, {"Content-Type": "application/json", "Accept": "application/json"})
         assert reply.status == 200, reply.body
         assert_same_predictions(json.loads(reply.body)["predictions"], steps_predictor.predict(rows))
     finally:
-        assert stop(server) == 0
+        assert server.stop() == 0
 
 
 def test_bsm_transform_in_process(steps_model_dir: Path, steps_predictor: Predictor, rows: pd.DataFrame, tmp_path):
@@ -133,6 +126,6 @@ def test_a_missing_step_file_stops_serve_with_its_folder_and_name(tmp_path: Path
     base = tmp_path / "opt-ml"
     shutil.copytree(steps_model_dir, base / "model")
     (base / "model" / "translation" / "tokenizer.json").unlink()
-    result = serve_until_exit(base, tmp_path, "torchserve", free_port())
+    result = bsm_serve_until_exit(base, tmp_path, "torchserve", free_port())
     assert result.returncode == 1
     assert "translation: missing tokenizer.json" in result.stderr

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from handler import Predictor
 from tests.helpers import assert_same_predictions
-from tests.integration.conftest import Server, http
+from tests.integration.client import http
+from tests.integration.torchserve_server import TorchServeServer
 
 CSV = {"Content-Type": "text/csv"}
 
 
 def test_every_route_reaches_each_model(
-    two_models: Server, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames
+    two_models: TorchServeServer, tiny_predictor: Predictor, other_predictor: Predictor, tiny_frames
 ) -> None:
     frame = tiny_frames[1].head(3)
     for name, predictor in (("tiny", tiny_predictor), ("other", other_predictor)):
@@ -34,12 +35,12 @@ def test_every_route_reaches_each_model(
     assert reply.status == 400 and "has 6 values, expected 2" in reply.json()["message"]
 
 
-def test_invocations_alone_needs_a_model_name_when_several_are_served(two_models: Server) -> None:
+def test_invocations_alone_needs_a_model_name_when_several_are_served(two_models: TorchServeServer) -> None:
     reply = two_models.post("/invocations", b"x", {"Content-Type": "text/csv"})
     assert reply.status == 400 and "model_name" in reply.body.decode()
 
 
-def test_metrics_and_health_after_traffic(two_models: Server) -> None:
+def test_metrics_and_health_after_traffic(two_models: TorchServeServer) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         replies = list(pool.map(lambda _: two_models.post("/predictions/tiny", b"s,m,US,email,1,2\n", CSV), range(16)))
     assert {r.status for r in replies} == {200}
@@ -55,12 +56,12 @@ def test_metrics_and_health_after_traffic(two_models: Server) -> None:
     assert two_models.ts.workers_ready()
 
 
-def test_token_is_required(two_models: Server) -> None:
+def test_token_is_required(two_models: TorchServeServer) -> None:
     assert http(two_models.url + "/ping").status == 400
     assert http(two_models.url + "/predictions/tiny", b"x", {"Content-Type": "text/csv"}).status == 400
 
 
-def test_archive_is_self_contained(two_models: Server, tmp_path: Path) -> None:
+def test_archive_is_self_contained(two_models: TorchServeServer, tmp_path: Path) -> None:
     """The .mar alone carries the code: import it with site-packages but without this project."""
     with zipfile.ZipFile(two_models.ts.model_store / "tiny.mar") as mar:
         mar.extractall(tmp_path)

@@ -16,7 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.conftest import Reply, Serve, archive, http, start_serve, stop
+from tests.integration.bsm_serve import BsmServe, start_bsm_serve
+from tests.integration.client import Reply, http
+from tests.integration.torchserve_server import archive
 
 LOAD = {"Content-Type": "application/json"}
 ROW = b"s,where is my order,US,email,1,2\n"
@@ -32,7 +34,7 @@ def plant(source: Path, dest: Path, marker: Path) -> Path:
 
 @dataclass
 class Mme:
-    server: Serve
+    server: BsmServe
     root: Path  # SageMaker's model root: <base>/models
     outside: Path  # models planted outside the root
     markers: Path  # where a planted model's code leaves its mark
@@ -61,14 +63,14 @@ def mme(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Itera
     config = outside / "model-config.yaml"
     config.write_text("minWorkers: 1\nmaxWorkers: 1\n")
     archive(mar, "fileurl", outside, config)
-    server = start_serve(
+    server = start_bsm_serve(
         base,
         tmp_path_factory.mktemp("mme-attack-tmp"),
         SAGEMAKER_MULTI_MODEL="true",
         SAGEMAKER_MODEL_SERVER_WORKERS="1",
     )
     yield Mme(server, root, outside, markers)
-    assert stop(server) == 0
+    assert server.stop() == 0
 
 
 def test_a_model_directory_outside_the_root_is_refused_before_any_of_its_code_runs(mme: Mme) -> None:
@@ -167,13 +169,13 @@ def test_workflow_and_metrics_routes_are_not_served_on_the_public_port(mme: Mme,
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[tuple[Serve, Path]]:
+def single(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[tuple[BsmServe, Path]]:
     base = tmp_path_factory.mktemp("opt-ml-single")
     shutil.copytree(tiny_model_dir, base / "model")
     tmp = tmp_path_factory.mktemp("single-tmp")
-    server = start_serve(base, tmp, SAGEMAKER_MODEL_SERVER_WORKERS="1")
+    server = start_bsm_serve(base, tmp, SAGEMAKER_MODEL_SERVER_WORKERS="1")
     yield server, tmp
-    assert stop(server) == 0
+    assert server.stop() == 0
 
 
 def listening_tcp_ports(pid: int) -> set[int]:
@@ -206,7 +208,7 @@ class UnixConnection(HTTPConnection):
         self.sock.connect(str(self.path))
 
 
-def test_no_tcp_port_answers_the_management_api_in_single_model_mode(single: tuple[Serve, Path]) -> None:
+def test_no_tcp_port_answers_the_management_api_in_single_model_mode(single: tuple[BsmServe, Path]) -> None:
     server, _ = single
     inference = int(server.url.rsplit(":", 1)[1])
     ports = listening_tcp_ports(server.process.pid) - {inference}
@@ -219,7 +221,7 @@ def test_no_tcp_port_answers_the_management_api_in_single_model_mode(single: tup
         assert not lists_models(reply), (port, reply.body)
 
 
-def test_the_management_api_is_a_unix_socket_in_a_private_folder(single: tuple[Serve, Path]) -> None:
+def test_the_management_api_is_a_unix_socket_in_a_private_folder(single: tuple[BsmServe, Path]) -> None:
     _, tmp = single
     (workdir,) = [p for p in tmp.iterdir() if p.name.startswith("bsm-serve-")]
     sock = workdir / "management" / "api.sock"

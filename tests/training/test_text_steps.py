@@ -15,7 +15,7 @@ from handler.cli.main import main as bsm
 from handler.errors import ArtifactError, ConfigError
 from handler.training.encoders import EncoderSource
 from handler.training.trainer import train
-from tests.conftest import STEPS_CONFIG
+from tests.tiny_models import STEPS_CONFIG
 
 
 def test_the_model_directory_carries_the_step_folders(steps_model_dir: Path, capsys) -> None:
