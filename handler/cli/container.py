@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from enum import Enum
 from typing import TYPE_CHECKING
 
 from handler.errors import ArtifactError, ConfigError
+from handler.serving.engines import DEFAULT_ENGINE, ENGINES
 
 if TYPE_CHECKING:
     from handler.serving.hosting import HostingSettings
 
 ENGINE_ENV = "BSM_ENGINE"
-
-
-class Engine(str, Enum):
-    """The model servers `serve` can run."""
-
-    TORCHSERVE = "torchserve"
-    RAY = "ray"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,27 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def engine_of(env: Mapping[str, str]) -> str:
     """BSM_ENGINE: torchserve (the default) or ray."""
-    from handler.config import to_enum
+    from handler.config import to_choice
 
-    return to_enum(Engine, env.get(ENGINE_ENV) or Engine.TORCHSERVE.value, ENGINE_ENV).value
+    return to_choice(env.get(ENGINE_ENV) or DEFAULT_ENGINE, ENGINES, ENGINE_ENV)
 
 
 def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -> int:
-    """Serve `settings` on the chosen engine in the foreground until SIGTERM; its exit code."""
-    from handler.inference.resources import cpu_count
+    """Serve `settings` on the named engine in the foreground until SIGTERM; its exit code."""
     from handler.serving.sagemaker.environment import worker_env
 
-    variables = worker_env(settings, settings.model_dir)
-    if engine == Engine.RAY.value:
-        # Found, not imported: Ray reads its loopback-only switch when it is imported (host.start_ray).
-        if importlib.util.find_spec("ray") is None:
-            raise ConfigError(f"{ENGINE_ENV}=ray needs the ray extra (pip install 'bsm-serving[ray]')")
-        from handler.serving.ray import host as ray_host
-
-        return ray_host.run(settings, variables, env, cpu_count())
-    from handler.serving.torchserve import host
-
-    return host.run(settings, variables, env)
+    return ENGINES.get(engine).start(settings, worker_env(settings, settings.model_dir), env)
 
 
 if __name__ == "__main__":
