@@ -304,11 +304,10 @@ class Route:
     def match(self, method: str, path: str, multi_model: bool) -> list[str] | None:
         """The path's {name} segments when this route takes `method path` in this mode, else None."""
         want, got = self.path.split("/"), path.split("/")
-        if method not in self.methods or self.multi_model not in (None, multi_model) or len(want) != len(got):
-            return None
-        if any(w != g for w, g in zip(want, got, strict=True) if w != "{name}"):
-            return None
-        return [g for w, g in zip(want, got, strict=True) if w == "{name}"]
+        if method in self.methods and self.multi_model in (None, multi_model) and len(want) == len(got):
+            if all(w in (g, "{name}") for w, g in zip(want, got, strict=True)):
+                return [g for w, g in zip(want, got, strict=True) if w == "{name}"]
+        return None
 
 
 # SageMaker's routes; anything else gets Ingress._unrouted's 404.
