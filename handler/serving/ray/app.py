@@ -227,7 +227,7 @@ class Ingress:
         return _json(200, parameters)
 
     async def _invocations(self, _: HttpRequest) -> HttpResponse:
-        """Reached only before the scorers run: then Ray's proxy sends /invocations straight to them."""
+        """A multi-model endpoint's, or one model's before its scorers run (Ray's proxy then sends it to them)."""
         if self.hosting.multi_model:
             raise NotFound("a multi-model endpoint is invoked at /models/<name>/invoke")
         raise Unavailable("the model is loading; /ping answers 200 once it can predict")
