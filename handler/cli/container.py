@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING
 
 from handler import variables as names
 from handler.config import Settings, setting
 from handler.errors import ArtifactError, ConfigError
+from handler.serving.engines import DEFAULT_ENGINE, ENGINES
 
 if TYPE_CHECKING:
     from handler.serving.hosting import HostingSettings
-
-
-class Engine(str, Enum):
-    """The model servers `serve` can run."""
-
-    TORCHSERVE = "torchserve"
-    RAY = "ray"
 
 
 @dataclass(frozen=True)
@@ -33,7 +25,7 @@ class ContainerSettings(Settings):
     KIND = "container settings"
     LABEL = "{variable}"
 
-    engine: Engine = setting(Engine.TORCHSERVE, "the model server `serve` runs", env=names.ENGINE)
+    engine: str = setting(DEFAULT_ENGINE, "the model server `serve` runs", env=names.ENGINE, choices=lambda: ENGINES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,25 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def engine_of(env: Mapping[str, str]) -> str:
     """BSM_ENGINE: torchserve (the default) or ray."""
-    return ContainerSettings.from_sources(env=env).engine.value
+    return ContainerSettings.from_sources(env=env).engine
 
 
 def run_engine(engine: str, settings: HostingSettings, env: Mapping[str, str]) -> int:
-    """Serve `settings` on the chosen engine in the foreground until SIGTERM; its exit code."""
-    from handler.inference.resources import cpu_count
+    """Serve `settings` on the named engine in the foreground until SIGTERM; its exit code."""
     from handler.serving.sagemaker.environment import worker_env
 
-    variables = worker_env(settings, settings.model_dir)
-    if engine == Engine.RAY.value:
-        # Found, not imported: Ray reads its loopback-only switch when it is imported (host.start_ray).
-        if importlib.util.find_spec("ray") is None:
-            raise ConfigError(f"{names.ENGINE}=ray needs the ray extra (pip install 'bsm-serving[ray]')")
-        from handler.serving.ray import host as ray_host
-
-        return ray_host.run(settings, variables, env, cpu_count())
-    from handler.serving.torchserve import host
-
-    return host.run(settings, variables, env)
+    return ENGINES.get(engine).start(settings, worker_env(settings, settings.model_dir), env)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from handler.errors import ArtifactError, ConfigError
+from handler.serving.engines import DEFAULT_ENGINE, ENGINES
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -340,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         "container's `bsm-container serve` does: /ping, /invocations, /execution-parameters. It reads the same "
         "SAGEMAKER_* and BSM_* variables (BSM_RAY_* for Ray). Ctrl-C stops it.",
     )
-    serve.add_argument("--engine", choices=["torchserve", "ray"], default="torchserve")
+    serve.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE)
     serve.add_argument("--model-dir", type=Path, required=True, help="the model directory")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, help="workers (TorchServe) or replicas (Ray); default: one per 2 cores")

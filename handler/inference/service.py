@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from handler.config import to_enum, to_list
 from handler.errors import ConfigError, InternalError, InvalidInput, PayloadTooLarge, ServingError, Unavailable
@@ -135,19 +133,6 @@ class BatchInference:
         self.codecs = registry  # the built-in codecs and the model's own
         self.limits = BatchLimits(settings.max_batch_rows, settings.max_batch_tokens)
         self.histograms = BatchHistograms(predictor.artifacts.pipeline.stages)
-
-    @classmethod
-    def from_model_dir(
-        cls,
-        model_dir: str | os.PathLike[str],
-        settings: ServingSettings,
-        device: str | torch.device = "cpu",
-        timeout_s: float | None = None,
-    ) -> BatchInference:
-        """A model directory served as every engine serves it: its own codecs registered, its Predictor loaded."""
-        registry = codecs.load_model_codecs(model_dir)
-        predictor = Predictor.from_dir(model_dir, device, execution=settings.execution)
-        return cls(predictor, settings, registry, timeout_s)
 
     def _outputs(self, request: Request) -> tuple[OutputField, ...] | None:
         """The request's own selection (custom attribute `outputs=...`), else the setting's."""

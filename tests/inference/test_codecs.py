@@ -167,12 +167,11 @@ def model_with_codec(model_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_a_model_brings_its_own_codec(private_registry, tiny_model_dir: Path, tiny_frames, tmp_path: Path) -> None:
-    from handler.inference.service import BatchInference, Request
+    from handler.inference.loading import load_service
+    from handler.inference.service import Request
     from handler.inference.settings import ServingSettings
 
-    service = BatchInference.from_model_dir(
-        model_with_codec(tiny_model_dir, tmp_path), ServingSettings(execution="fp32")
-    )
+    service = load_service(model_with_codec(tiny_model_dir, tmp_path), ServingSettings(execution="fp32"))
     assert TSV in codecs.supported(service.codecs) and TSV not in codecs.supported()  # the model's own
     rows = tiny_frames[1].iloc[:3][service.predictor.columns].fillna("").astype(str)
     rows = rows.replace(r"[\t\r\n]+", " ", regex=True)  # TSV has no quoting: one line, no tabs, per row

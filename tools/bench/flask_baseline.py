@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 
 import flask
-import torch
 
-from handler.inference.resources import cpu_count
-from handler.inference.service import BatchInference, Request
+from handler.inference.loading import load_service
+from handler.inference.resources import cpu_count, share_of_cores
+from handler.inference.service import Request
 from handler.inference.settings import ServingSettings
 
 MODEL_DIR = "BSM_MODEL_DIR"  # the model directory (model.pth, model_artifacts.pth)
@@ -27,9 +27,7 @@ def create_app() -> flask.Flask:
     """Load the model now (never on the first request) and route /ping and /invocations."""
     settings = ServingSettings.load()
     workers = int(os.environ.get(WORKERS, cpu_count()))
-    torch.set_num_threads(settings.torch_threads or max(1, cpu_count() // workers))
-    service = BatchInference.from_model_dir(os.environ[MODEL_DIR], settings)
-    service.warm_up()
+    service = load_service(os.environ[MODEL_DIR], settings, threads=share_of_cores(cpu_count(), workers))
     app = flask.Flask(__name__)
 
     @app.get("/ping")

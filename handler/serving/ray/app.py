@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from ray import serve
@@ -34,6 +35,7 @@ from handler.errors import (
     Unavailable,
 )
 from handler.inference.gathering import Gatherer
+from handler.inference.loading import load_service
 from handler.inference.protocol import Request, Response, error_response
 from handler.inference.service import BatchInference
 from handler.inference.settings import ServingSettings
@@ -91,22 +93,14 @@ def _json(status: int, value: Any) -> HttpResponse:
     return HttpResponse(json.dumps(value) + "\n", status, {"Content-Type": "application/json"})
 
 
-def _set_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 class Scorer:
     """A scorer replica: one BatchInference (single model), or one per model id, loaded on first use."""
 
     def __init__(self, hosting: HostingSettings) -> None:
         log_with_levels(sys.stderr)  # a replica's stderr: Ray keeps it in worker-*.err
-        # Every torch call runs on this one thread, the model's load and warm-up included: a
-        # second thread calling torch brings a second OpenMP team, and the two teams' spinning
-        # threads halve the speed (one row: 13 ms on one thread, 26 ms once another thread ran torch).
+        # Every torch call runs on this one thread, the model's load and warm-up included: a second
+        # thread calling torch brings a second OpenMP team, whose spinning threads slow both.
         self._torch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
-        self._torch.submit(_set_threads, hosting.threads).result()
         self.hosting = hosting
         self._wedged = False
         self.serving = ServingSettings.load(None)
@@ -126,23 +120,19 @@ class Scorer:
 
     async def __call__(self, http: HttpRequest) -> HttpResponse:
         """POST /invocations straight from Ray's proxy (a single model): no hop through the ingress."""
-        began = time.perf_counter()
-        try:
-            if http.method != "POST" or http.url.path.rstrip("/") != "/invocations":
-                raise NotFound(f"no route {http.method} {http.url.path}")
-            body = await read_body(http, self.hosting.max_payload_mb)
-            reply = _reply(await self.infer(None, Request.from_headers(body, http.headers, uuid.uuid4().hex)))
-        except Exception as exc:
-            reply = _error(as_serving_error(exc))
-        _log_request(http, reply.status_code, began)
-        return reply
+        return await _answered(http, self._invocation)
+
+    async def _invocation(self, http: HttpRequest) -> HttpResponse:
+        if http.method != "POST" or http.url.path.rstrip("/") != "/invocations":
+            raise NotFound(f"no route {http.method} {http.url.path}")
+        body = await read_body(http, self.hosting.max_payload_mb)
+        return _reply(await self.infer(None, Request.from_headers(body, http.headers, uuid.uuid4().hex)))
 
     def _load(self, model_dir: str) -> BatchInference:
-        """The model directory loaded as every engine loads it, warmed up."""
-        service = BatchInference.from_model_dir(model_dir, self.serving, timeout_s=self.hosting.response_timeout)
-        if self.serving.warmup:
-            service.warm_up()
-        return service
+        """The model directory loaded as every engine loads it, on the torch thread (its threads are set there)."""
+        return load_service(
+            model_dir, self.serving, threads=self.hosting.threads, timeout_s=self.hosting.response_timeout
+        )
 
     def _confined(self, model_dir: str) -> str:
         """`model_dir` resolved, if it lies under the model root: anything that reaches Ray may call a replica."""
@@ -203,37 +193,45 @@ class Ingress:
         return self._scorer
 
     async def __call__(self, http: HttpRequest) -> HttpResponse:
-        """Answer one HTTP request and log its method, path and status (Ray's own line names only the route)."""
-        began = time.perf_counter()
-        try:
-            response = await self._route(http)
-        except Exception as exc:
-            response = _error(as_serving_error(exc))
-        _log_request(http, response.status_code, began)
-        return response
+        """Answer one HTTP request by the first route of ROUTES (below) that takes it."""
+        return await _answered(http, self._route)
 
     async def _route(self, http: HttpRequest) -> HttpResponse:
         path, method = http.url.path.rstrip("/") or "/", http.method
-        try:
-            if path == "/ping" and method in ("GET", "HEAD"):
-                return await self._ping()
-            if path == "/execution-parameters" and method == "GET":
-                parameters = self.hosting.execution_parameters()
-                return _json(200, parameters) if parameters else _error(NotFound("not a batch transform job"))
-            if path == "/invocations" and method == "POST":
-                if self.hosting.multi_model:
-                    raise NotFound("a multi-model endpoint is invoked at /models/<name>/invoke")
-                # Once the scorers run, Ray's proxy sends /invocations straight to them.
-                raise Unavailable("the model is loading; /ping answers 200 once it can predict")
-            if self.hosting.multi_model and (path == "/models" or path.startswith("/models/")):
-                return await self._models_route(http, path.split("/")[2:])
-            if path.startswith(NOT_SERVED) or path in ("/models", "/metrics"):
-                raise NotFound("not served in SageMaker mode; use /invocations")
-            raise NotFound(f"no route {method} {path}")
-        except ServingError as error:
-            return _error(error)
+        for route in ROUTES:
+            names = route.match(method, path, self.hosting.multi_model)
+            if names is not None:
+                return await route.answer(self, http, *names)
+        raise self._unrouted(method, path)
 
-    async def _ping(self) -> HttpResponse:
+    def _unrouted(self, method: str, path: str) -> NotFound:
+        """The 404 of a request no route takes, saying what the caller most likely got wrong."""
+        if self.hosting.multi_model and (path == "/models" or path.startswith("/models/")):
+            self._model_dir((path.split("/")[2:] or [""])[0])  # raises for an unknown name: the likelier mistake
+        elif path.startswith(NOT_SERVED) or path in ("/models", "/metrics"):
+            return NotFound("not served in SageMaker mode; use /invocations")
+        return NotFound(f"no route {method} {path}")
+
+    def _model_dir(self, name: str) -> str:
+        """Where a loaded model lies, by its name; NotFound if it is not loaded."""
+        if name not in self.models:
+            raise NotFound(f"model {name!r} is not loaded")
+        return self.models[name]
+
+    async def _execution_parameters(self, _: HttpRequest) -> HttpResponse:
+        """SageMaker asks a batch transform job's container once; 404 tells it to use its defaults."""
+        parameters = self.hosting.execution_parameters()
+        if not parameters:
+            raise NotFound("not a batch transform job")
+        return _json(200, parameters)
+
+    async def _invocations(self, _: HttpRequest) -> HttpResponse:
+        """A multi-model endpoint's, or one model's before its scorers run (Ray's proxy then sends it to them)."""
+        if self.hosting.multi_model:
+            raise NotFound("a multi-model endpoint is invoked at /models/<name>/invoke")
+        raise Unavailable("the model is loading; /ping answers 200 once it can predict")
+
+    async def _ping(self, _: HttpRequest) -> HttpResponse:
         """200 only when every scorer replica has its model and the application runs."""
         status = (await asyncio.to_thread(serve.status)).applications.get(SCORER_APP)  # a blocking controller call
         ready = status is not None and status.status == "RUNNING"
@@ -242,8 +240,9 @@ class Ingress:
             body["reason"] = status.message.splitlines()[0][:500]
         return _json(200 if ready else 503, body)
 
-    async def _invoke(self, http: HttpRequest, model_dir: str) -> HttpResponse:
+    async def _invoke(self, http: HttpRequest, name: str) -> HttpResponse:
         """One invocation of a multi-model endpoint, through the scorer replica that has the model."""
+        model_dir = self._model_dir(name)
         request = Request.from_headers(
             await read_body(http, self.hosting.max_payload_mb), http.headers, uuid.uuid4().hex
         )
@@ -251,25 +250,20 @@ class Ingress:
         response: Response = await _with_retries(lambda: handle.infer.remote(model_dir, request))
         return _reply(response)
 
-    async def _models_route(self, http: HttpRequest, parts: list[str]) -> HttpResponse:
-        """SageMaker's multi-model API: load, list, describe, invoke, unload."""
-        method = http.method
-        if not parts and method == "POST":
-            return await self._load(await read_body(http, self.hosting.max_payload_mb))
-        if not parts and method == "GET":
-            return _json(200, {"models": [{"modelName": n, "modelUrl": u} for n, u in sorted(self.models.items())]})
-        name = parts[0] if parts else ""
-        if name not in self.models:
-            raise NotFound(f"model {name!r} is not loaded")
-        if parts[1:] == ["invoke"] and method == "POST":
-            return await self._invoke(http, self.models[name])
-        if len(parts) == 1 and method == "GET":
-            return _json(200, [{"modelName": name, "modelUrl": self.models[name]}])
-        if len(parts) == 1 and method == "DELETE":
-            # Replicas drop it from memory as the least recently used; the name is free now.
-            del self.models[name]
-            return _json(200, {"status": f"model {name!r} unloaded"})
-        raise NotFound(f"no route {method} /models/{'/'.join(parts)}")
+    async def _list(self, _: HttpRequest) -> HttpResponse:
+        return _json(200, {"models": [{"modelName": n, "modelUrl": u} for n, u in sorted(self.models.items())]})
+
+    async def _register(self, http: HttpRequest) -> HttpResponse:
+        return await self._load(await read_body(http, self.hosting.max_payload_mb))
+
+    async def _describe(self, _: HttpRequest, name: str) -> HttpResponse:
+        return _json(200, [{"modelName": name, "modelUrl": self._model_dir(name)}])
+
+    async def _unload(self, _: HttpRequest, name: str) -> HttpResponse:
+        """Replicas drop the model from memory as the least recently used; the name is free now."""
+        self._model_dir(name)
+        del self.models[name]
+        return _json(200, {"status": f"model {name!r} unloaded"})
 
     async def _load(self, body: bytes) -> HttpResponse:
         """Load a model on a scorer replica: {"model_name": ..., "url": a directory under the base dir}."""
@@ -297,10 +291,47 @@ class Ingress:
         return _json(200, {"status": f"model {name!r} loaded"})
 
 
-def _log_request(http: HttpRequest, status: int, began: float) -> None:
-    """One request's line: method, path (as the caller wrote it, escaped), status and milliseconds."""
+@dataclass(frozen=True)
+class Route:
+    """One route of the ingress: its methods, its path, the Ingress method that answers and the mode it is served in."""
+
+    methods: tuple[str, ...]
+    path: str  # "{name}" stands for one path segment, passed to the answer
+    answer: Callable[..., Awaitable[HttpResponse]]  # (ingress, http request, *the {name} segments)
+    multi_model: bool | None = None  # served only in this mode; None: in both
+
+    def match(self, method: str, path: str, multi_model: bool) -> list[str] | None:
+        """The path's {name} segments when this route takes `method path` in this mode, else None."""
+        want, got = self.path.split("/"), path.split("/")
+        if method in self.methods and self.multi_model in (None, multi_model) and len(want) == len(got):
+            if all(w in (g, "{name}") for w, g in zip(want, got, strict=True)):
+                return [g for w, g in zip(want, got, strict=True) if w == "{name}"]
+        return None
+
+
+# SageMaker's routes; anything else gets Ingress._unrouted's 404.
+ROUTES = (
+    Route(("GET", "HEAD"), "/ping", Ingress._ping),
+    Route(("GET",), "/execution-parameters", Ingress._execution_parameters),
+    Route(("POST",), "/invocations", Ingress._invocations),
+    Route(("GET",), "/models", Ingress._list, multi_model=True),
+    Route(("POST",), "/models", Ingress._register, multi_model=True),
+    Route(("GET",), "/models/{name}", Ingress._describe, multi_model=True),
+    Route(("DELETE",), "/models/{name}", Ingress._unload, multi_model=True),
+    Route(("POST",), "/models/{name}/invoke", Ingress._invoke, multi_model=True),
+)
+
+
+async def _answered(http: HttpRequest, answer: Callable[[HttpRequest], Awaitable[HttpResponse]]) -> HttpResponse:
+    """`answer`'s reply (a failure as its error) and its log line: method, path as sent (escaped), status, ms."""
+    began = time.perf_counter()
+    try:
+        reply = await answer(http)
+    except Exception as exc:
+        reply = _error(as_serving_error(exc))
     millis = (time.perf_counter() - began) * 1000
-    log.info("%s %s %d %.1f ms", loggable(http.method), loggable(http.url.path), status, millis)
+    log.info("%s %s %d %.1f ms", loggable(http.method), loggable(http.url.path), reply.status_code, millis)
+    return reply
 
 
 async def _with_retries(call: Callable[[], Awaitable[Any]]) -> Any:

@@ -21,20 +21,17 @@ class Job:
     model_dir: Path
     settings: ServingSettings
     headers: Mapping[str, str]  # Content-Type, Accept and any custom attributes
-    threads: int
+    threads: int  # each actor's share of the cores, reserved as its CPUs
 
 
 class RecordScorer:
     """A Ray Data actor: loads the model once, then answers batches of records (one request each)."""
 
     def __init__(self, job: Job) -> None:
-        import torch
+        from handler.inference.loading import load_service
 
-        from handler.inference.service import BatchInference
-
-        torch.set_num_threads(job.threads)
         self.job = job
-        self.service = BatchInference.from_model_dir(job.model_dir, job.settings)
+        self.service = load_service(job.model_dir, job.settings, threads=job.threads)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         """{"record": lines} -> {"output": one answer line per record, "error": why the batch was refused, or ""}.

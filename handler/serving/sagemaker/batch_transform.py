@@ -94,10 +94,10 @@ class HttpSender:
 
 def in_process_service(model_dir: Path) -> BatchInference:
     """The server's request path (decode, validate, predict, encode) for a model directory, offline settings."""
-    from handler.inference.service import BatchInference
+    from handler.inference.loading import load_service
     from handler.inference.settings import ServingSettings
 
-    return BatchInference.from_model_dir(model_dir, ServingSettings.offline())
+    return load_service(model_dir, ServingSettings.offline())
 
 
 def in_process_sender(

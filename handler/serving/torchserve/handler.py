@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from handler.errors import ArtifactError, ConfigError, InvalidInput
-from handler.inference.resources import cpu_count, threads_per_worker
-from handler.inference.service import BatchInference, Request
+from handler.inference.loading import load_service
+from handler.inference.resources import cpu_count, share_of_cores, workers_of
+from handler.inference.service import Request, Served
 from handler.inference.settings import ServingSettings
 from handler.log_values import loggable
 from handler.model.openvino.runtime import decline_telemetry
@@ -67,7 +68,11 @@ def _device(properties: dict[str, Any]) -> torch.device:
 
 
 class ModelHandler(BaseHandler):
-    """Rebuilds the model from model.pth and model_artifacts.pth and serves CSV and JSON rows."""
+    """Rebuilds the model from model.pth and model_artifacts.pth and serves CSV and JSON rows.
+
+    BaseHandler's three stages, each handed what it needs: preprocess reads TorchServe's batch,
+    inference runs the batch service, postprocess answers each request at its index.
+    """
 
     def initialize(self, context: Any) -> None:
         """Load the model; when it cannot load, say why in one ERROR line and in /ping's body."""
@@ -90,32 +95,38 @@ class ModelHandler(BaseHandler):
             raise
 
     def _load(self, context: Any) -> None:
-        """Load the model directory (from a .mar or a plain folder), set threads, warm up."""
+        """Load the model directory (from a .mar or a plain folder) with this worker's share of the cores."""
         started = time.perf_counter()
         properties = context.system_properties
         model_config = getattr(context, "model_yaml_config", None) or {}
-        settings = ServingSettings.load(model_config)
-        threads = threads_per_worker(settings, model_config, cpu_count())
-        torch.set_num_threads(threads)
+        cores = cpu_count()
         self.device = _device(properties)
-        timeout = model_config.get("responseTimeout") or TORCHSERVE_RESPONSE_TIMEOUT_S
-        self.service = BatchInference.from_model_dir(properties["model_dir"], settings, self.device, float(timeout))
-        predictor = self.service.predictor
-        if settings.warmup:
-            self.service.warm_up()
+        self.service = load_service(
+            properties["model_dir"],
+            ServingSettings.load(model_config),
+            threads=share_of_cores(cores, workers_of(model_config, cores)),
+            device=self.device,
+            timeout_s=float(model_config.get("responseTimeout") or TORCHSERVE_RESPONSE_TIMEOUT_S),
+        )
         self.initialized = True
         log.info(
             "model %s ready on %s, %s, %d torch threads, in %.0f ms",
             loggable(context.model_name),
             self.device,
-            predictor.execution,
-            threads,
+            self.service.predictor.execution,
+            torch.get_num_threads(),
             (time.perf_counter() - started) * 1000,
         )
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[bytes]:
-        """Serve one TorchServe batch: exactly one answer per request, each with its own status and headers."""
-        requests = [
+        """One TorchServe batch through the three stages, the context passed to the two that need it."""
+        # BaseHandler's `handle` would answer the whole batch with its describe or explain handler
+        # when request 0 carries `describe: True` or `explain: True`, and keeps the context on self.
+        return self.postprocess(self.inference(self.preprocess(data, context)), context)
+
+    def preprocess(self, data: list[dict[str, Any]], context: Any) -> list[Request]:
+        """TorchServe's batch as our requests: each body with its own headers and request id."""
+        return [
             Request.from_headers(
                 item.get("body", item.get("data")),
                 context.get_all_request_header(idx),
@@ -123,7 +134,13 @@ class ModelHandler(BaseHandler):
             )
             for idx, item in enumerate(data)
         ]
-        served = self.service.serve(requests)
+
+    def inference(self, requests: list[Request]) -> Served:
+        """The batch service's answers: decoded, featurized and scored in rounds within the time budget, encoded."""
+        return self.service.serve(requests)
+
+    def postprocess(self, served: Served, context: Any) -> list[bytes]:
+        """One body per request, its status, content type and headers set at its index; the figures published."""
         for idx, response in enumerate(served.responses):
             context.set_response_status(response.status, response.phrase, idx)
             context.set_response_content_type(idx, response.content_type)

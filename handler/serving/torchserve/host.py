@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import string
 import tempfile
@@ -157,16 +158,18 @@ def checked_model_source(model_dir: Path) -> tuple[Path, str]:
     return store, url
 
 
-def check_model(model_dir: Path) -> str:
-    """Load the model exactly as a worker will, so a broken deployment fails now, readably."""
+def check_model(model_dir: Path, threads: int | None = None) -> str:
+    """Load the model as a worker will (on a worker's `threads`), so a broken deployment fails now, readably."""
     _, url = checked_model_source(model_dir)
     if url.endswith(".mar"):
         return f"{url} (archive)"
-    # torch: only once the files look right. The worker's settings and the model's own codecs too.
-    from handler.inference.service import BatchInference
+    # torch: only once the files look right. The worker's settings and the model's own codecs too;
+    # no warm-up, which the workers run meanwhile.
+    from handler.inference.loading import load_service
     from handler.inference.settings import ServingSettings
 
-    predictor = BatchInference.from_model_dir(model_dir, ServingSettings.load(None)).predictor
+    settings = dataclasses.replace(ServingSettings.load(None), warmup=False)
+    predictor = load_service(model_dir, settings, threads=threads).predictor
     return f"{len(predictor.columns)} columns {predictor.columns}, labels {predictor.labels}"
 
 
@@ -250,6 +253,6 @@ def run(settings: HostingSettings, worker_env: Mapping[str, str], env: Mapping[s
     def check_while_starting() -> None:
         # TorchServe opens its socket meanwhile; /ping stays 503 until a worker has the model.
         if not settings.multi_model:
-            print(f"serve: model ok: {check_model(settings.model_dir)}", flush=True)
+            print(f"serve: model ok: {check_model(settings.model_dir, settings.threads)}", flush=True)
 
     return run_until_stopped(server, check_while_starting)

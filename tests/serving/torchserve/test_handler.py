@@ -97,6 +97,17 @@ def test_handler_publishes_counters(handler: ModelHandler, tiny_model_dir: Path)
         assert context.metrics.get_metric(name, MetricTypes.COUNTER) is not None  # raises if never published
 
 
+def test_a_describe_or_explain_header_is_scored_like_any_request(handler: ModelHandler, tiny_model_dir: Path) -> None:
+    """BaseHandler's own handle would answer the whole batch from request 0's describe or explain header."""
+    headers = [{"Content-Type": "text/csv", "describe": "True"}, {"Content-Type": "text/csv", "explain": "True"}]
+    context = make_context(tiny_model_dir, headers)
+    body = b"s,hello,US,email,1,2\n"
+    out = handler.handle([{"body": body}, {"body": body}], context)
+    assert [context.get_response_status(i)[0] for i in range(2)] == [200, 200]
+    assert len(out) == 2 and [answer.count(b"\n") for answer in out] == [1, 1]  # a row's answer each
+    assert out[0].split(b",")[0] == out[1].split(b",")[0]
+
+
 def test_a_worker_never_starts_openvinos_usage_reports(tmp_path: Path) -> None:
     """OpenVINO's converter writes $HOME/intel and reports on import unless told no first; the handler tells it."""
     env = {k: v for k, v in os.environ.items() if k != "CI"}  # the telemetry skips CI jobs: be a plain machine
