@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.serving import engines
 from handler.serving.process import free_port
 from tests.integration.client import Reply, accepts, http
 
-ENGINES = ["torchserve", "ray"]
+ENGINES = list(engines.ENGINES)  # the table `serve` reads: a new engine is tested too
 
 
 @dataclass

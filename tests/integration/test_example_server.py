@@ -19,7 +19,7 @@ import pytest
 from handler import Predictor
 from handler.serving.process import free_port
 from tests.helpers import ROOT, assert_same_predictions, csv_predictions
-from tests.integration.bsm_serve import ray_env
+from tests.integration.bsm_serve import ENGINES, ray_env
 from tests.integration.client import Reply, accepts, http
 from tests.integration.torchserve_server import TorchServeServer, archive, start_torchserve
 
@@ -43,7 +43,7 @@ class Local:
         return http(self.url + path, body, headers, method="POST")
 
 
-@pytest.fixture(scope="module", params=["torchserve", "ray"])
+@pytest.fixture(scope="module", params=ENGINES)
 def example_server(
     request: pytest.FixtureRequest, example_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TorchServeServer | Local]:
