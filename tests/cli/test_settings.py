@@ -39,7 +39,7 @@ def test_a_table_row_holds_the_variable_default_allowed_values_and_doc() -> None
     assert "| `port` | `SAGEMAKER_BIND_TO_PORT` | `8080` | integer from 1 to 65535 | the port SageMaker calls |" in (
         tables
     )
-    assert "| `engine` | `BSM_ENGINE` | `torchserve` | torchserve, ray |" in tables
+    assert "| `engine` | `BSM_ENGINE` | `torchserve` | ray, torchserve |" in tables
     assert "| `torch_threads` | `BSM_TORCH_THREADS` | unset | integer, at least 1 |" in tables
     assert "| `text_columns` |  | required | comma-separated names |" in tables
     assert r"missing or \*/\*" in tables  # Markdown would read */* as emphasis

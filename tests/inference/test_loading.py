@@ -55,7 +55,7 @@ def test_the_time_budget_is_a_share_of_the_engines_timeout_unless_set(
     settings = ServingSettings(execution="fp32", max_batch_rows=4)
     service = load_service(tiny_model_dir, settings, timeout_s=10.0)
     assert service.budget_s == pytest.approx(BUDGET_SHARE * 10.0)
-    assert service.limits.max_rows == 4 and service.predictor.execution.value == "fp32"
+    assert service.limits.max_rows == 4 and service.predictor.execution == "fp32"
     assert load_service(tiny_model_dir, settings).budget_s is None  # offline: no engine, no budget
     with_budget = ServingSettings(execution="fp32", time_budget_s=2.5)
     assert load_service(tiny_model_dir, with_budget, timeout_s=10.0).budget_s == 2.5

@@ -22,9 +22,9 @@ from handler.serving.model_root import confined_model_dir
 from handler.serving.torchserve import status
 from handler.serving.torchserve.settings import TorchServeSettings
 
-# TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can:
-# 131 MB of torch._dynamo and sympy in every worker, for a backend we never use (our encoder runs on
-# OpenVINO's runtime). None in sys.modules makes that import fail at once; TorchServe then logs
+# TorchServe's BaseHandler imports openvino.torch (OpenVINO's torch.compile backend) where it can,
+# which loads torch._dynamo and sympy into every worker for a backend we never use (our encoder runs
+# on OpenVINO's runtime). None in sys.modules makes that import fail at once; TorchServe then logs
 # "OpenVINO is not enabled", which speaks of its torch.compile backend only.
 sys.modules.setdefault("openvino.torch", None)  # type: ignore[arg-type]
 # OpenVINO starts reporting usage when imported (a client id in $HOME/intel) unless told no first.
