@@ -39,6 +39,7 @@ mkdir -p "$stage/code/handler"
 (cd "$root/handler" && find . -name '*.py' -not -path '*/__pycache__/*' -exec cp --parents {} "$stage/code/handler/" \;)
 # With it, the package's processor entry points (pyproject.toml): the steps with a model of their own are found by them.
 version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$root/handler/__init__.py")
+[ -n "$version" ] || { echo "archive.sh: no __version__ in $root/handler/__init__.py" >&2; exit 1; }
 meta="$stage/code/bsm_serving-$version.dist-info"
 mkdir -p "$meta"
 printf 'Metadata-Version: 2.1\nName: bsm-serving\nVersion: %s\n' "$version" >"$meta/METADATA"

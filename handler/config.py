@@ -247,7 +247,12 @@ class Settings:
         env = os.environ if env is None else env
         variable = cls.variables()[name]
         if not env.get(variable, "").strip():
-            return next(f.default for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
+            field = next(f for f in dataclasses.fields(cls) if f.name == name)  # type: ignore[arg-type]
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            if field.default is dataclasses.MISSING:
+                raise ConfigError(f"missing {cls.KIND} [{name!r}] (set {variable})")
+            return field.default
         return cls.convert_all({name: (env[variable], variable)})[name]
 
     @classmethod

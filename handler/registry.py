@@ -35,10 +35,11 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """The object registered under `name` (imported from its entry point if need be), or a KeyError."""
         if name not in self._items:
-            for point in self._offered().select(name=name):
+            for point in self._offered().select(name=name):  # the first distribution that offers it
                 point.load()
                 if name not in self._items:
                     raise KeyError(f"entry point {self.group} {name} = {point.value} registers no {self.kind} {name!r}")
+                break
         try:
             return self._items[name]
         except KeyError:
@@ -46,7 +47,7 @@ class Registry(Generic[T]):
 
     def copy(self) -> Registry[T]:
         """A registry holding the same items, to which later registrations do not reach."""
-        twin: Registry[T] = Registry(self.kind)
+        twin: Registry[T] = Registry(self.kind)  # a snapshot: what an entry point registers reaches the original
         twin._items = dict(self._items)
         return twin
 

@@ -211,3 +211,16 @@ def test_one_field_is_read_alone() -> None:
     assert Example.value("size", env={"EX_SIZE": " "}) == 4
     with pytest.raises(ConfigError, match=r"setting size is 11, expected from 1 to 10 \(set by EX_SIZE\)"):
         Example.value("size", env={"EX_SIZE": "11"})
+
+
+def test_one_field_read_alone_takes_a_list_default_fresh_and_refuses_a_missing_required_one() -> None:
+    @dataclass
+    class Listed(Settings):
+        ENV_PREFIX = "LI_"
+        needed: str = setting(REQUIRED, "no default")
+        items: list[str] = setting(["a"], "a list")
+
+    assert Listed.value("items", env={}) == ["a"]
+    assert Listed.value("items", env={"LI_ITEMS": "b,c"}) == ["b", "c"]
+    with pytest.raises(ConfigError, match=r"missing settings \['needed'\] \(set LI_NEEDED\)"):
+        Listed.value("needed", env={})

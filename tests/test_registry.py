@@ -79,3 +79,19 @@ def test_text_steps_with_a_model_are_found_without_importing_the_model_layer() -
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["handler.model.translation", "handler.model.name_masking"]
+
+
+def test_a_name_two_packages_offer_loads_from_the_first_only(plugin: None, tmp_path: Path) -> None:
+    second = tmp_path / "second"
+    (second / "bsm_test_twin-0.1.dist-info").mkdir(parents=True)
+    (second / "bsm_test_twin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: bsm-test-twin\n")
+    (second / "bsm_test_twin-0.1.dist-info" / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nshout = bsm_test_twin:Shout\n"
+    )
+    (second / "bsm_test_twin.py").write_text(PLUGIN_CODE)  # would register "shout" a second time: refused
+    sys.path.append(str(second))
+    try:
+        assert PROCESSORS.get("shout").__module__ == PLUGIN
+        assert "bsm_test_twin" not in sys.modules
+    finally:
+        sys.path.remove(str(second))

@@ -163,8 +163,10 @@ def worker_env(settings: HostingSettings, model_dir: Path) -> dict[str, str]:
     serving = ServingSettings.variables()
     env = {serving["torch_threads"]: str(settings.threads)}
     # A batch's time budget from the response timeout, which a worker does not see on SageMaker.
-    budget = ServingSettings.value("time_budget_s")
-    env[serving["time_budget_s"]] = f"{BUDGET_SHARE * settings.response_timeout if budget is None else budget:g}"
+    budget = ServingSettings.value("time_budget_s")  # checked here, so a bad value stops serve itself
+    env[serving["time_budget_s"]] = (
+        str(budget) if budget is not None else f"{BUDGET_SHARE * settings.response_timeout:g}"
+    )
     if settings.default_accept:
         env[serving["default_accept"]] = settings.default_accept
     code = model_dir / "code"

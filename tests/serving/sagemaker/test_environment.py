@@ -80,3 +80,11 @@ def test_worker_env(tmp_path: Path) -> None:
     )
     assert env["BSM_TORCH_THREADS"] == "4" and env["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] == "text/csv"
     assert env["PYTHONPATH"].split(":")[0] == str(tmp_path / "code")
+
+
+def test_worker_env_passes_a_set_time_budget_on_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BSM_TIME_BUDGET_S", "1234567.5")
+    assert worker_env(settings(), tmp_path)["BSM_TIME_BUDGET_S"] == "1234567.5"
+    monkeypatch.setenv("BSM_TIME_BUDGET_S", "soon")
+    with pytest.raises(ValueError, match="BSM_TIME_BUDGET_S"):
+        worker_env(settings(), tmp_path)
