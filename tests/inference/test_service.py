@@ -90,8 +90,16 @@ def test_answers_do_not_depend_on_batch_mates(service: BatchInference, tiny_pred
     assert_same_predictions(json.loads(crowd[1].body)["predictions"], json.loads(alone.body)["predictions"])
 
 
-def test_warm_up_runs(service: BatchInference) -> None:
-    service.warm_up()
+def test_warm_up_runs_short_and_long_rows_through_the_model(service: BatchInference) -> None:
+    widths: list[int] = []
+    hook = service.predictor.model.register_forward_hook(
+        lambda module, args, kwargs, out: widths.append(out.shape[0]), with_kwargs=True
+    )
+    try:
+        service.warm_up()
+    finally:
+        hook.remove()
+    assert sum(widths) == 3  # one row of each length, every one reaching the model
 
 
 def test_settings_precedence_and_validation() -> None:

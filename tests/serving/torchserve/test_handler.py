@@ -17,6 +17,8 @@ from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 from ts.metrics.metric_type_enum import MetricTypes
 
 from handler import Predictor
+from handler.inference.resources import cpu_count, share_of_cores
+from handler.inference.service import BatchInference
 from handler.ts_handler import ModelHandler
 from tests.helpers import assert_same_predictions
 
@@ -51,10 +53,27 @@ def handler(tiny_model_dir: Path) -> ModelHandler:
     return handler
 
 
-def test_initialize_sets_threads_device_and_warms_up(handler: ModelHandler) -> None:
+def test_initialize_sets_the_device_and_the_model_configs_limits(handler: ModelHandler) -> None:
     assert handler.initialized and handler.device == torch.device("cpu")
     assert handler.service.limits.max_rows == 4
-    assert torch.get_num_threads() >= 1
+
+
+def test_initialize_takes_this_workers_share_of_the_cores_and_warms_up(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warmed: list[BatchInference] = []
+    warm_up = BatchInference.warm_up
+    monkeypatch.setattr(BatchInference, "warm_up", lambda self: (warmed.append(self), warm_up(self))[1])
+    monkeypatch.delenv("BSM_TORCH_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(7)  # no share of any core count here: initialize must set it
+    try:
+        fresh = ModelHandler()
+        fresh.initialize(make_context(tiny_model_dir, []))
+        assert torch.get_num_threads() == share_of_cores(cpu_count(), MODEL_CONFIG["maxWorkers"])
+    finally:
+        torch.set_num_threads(before)
+    assert warmed == [fresh.service]
 
 
 def test_batch_with_per_request_headers(handler: ModelHandler, tiny_model_dir: Path, tiny_frames) -> None:
