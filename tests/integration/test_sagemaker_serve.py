@@ -17,9 +17,18 @@ from handler import Predictor
 from handler.cli.main import main as bsm
 from handler.serving.process import free_port
 from tests.helpers import assert_same_predictions, csv_predictions
-from tests.integration.bsm_serve import ENGINES, BsmServe, bsm_serve_until_exit, ray_env, start_bsm_serve
+from tests.integration.bsm_serve import (
+    ENGINES,
+    PING_INTERVAL_S,
+    BsmServe,
+    bsm_serve_until_exit,
+    ray_env,
+    start_bsm_serve,
+)
 from tests.integration.client import accepts, http
 from tests.integration.torchserve_server import TEST_MODEL_CONFIG, archive
+
+SLOW_LOAD_S = 4  # how long the served model takes to load: its code/codecs.py sleeps
 
 
 def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -33,6 +42,9 @@ def single(
 ) -> Iterator[BsmServe]:
     base = tmp_path_factory.mktemp("opt-ml")
     shutil.copytree(tiny_model_dir, base / "model")
+    # A model that takes a set time to load (its own code runs as it loads): /ping must say 503 meanwhile.
+    (base / "model" / "code").mkdir()
+    (base / "model" / "code" / "codecs.py").write_text(f"import time\n\ntime.sleep({SLOW_LOAD_S})\n")
     server = start_bsm_serve(
         base,
         tmp_path_factory.mktemp("serve-tmp"),
@@ -51,6 +63,8 @@ def test_ping_is_200_only_once_the_model_predicts(single: BsmServe) -> None:
     # moment between its start and the ingress's deployment: not ready either.
     starting = {0, 503, 200} | ({404} if single.engine == "ray" else set())
     assert set(single.ping_log) <= starting and single.ping_log[-1] == 200
+    loading = single.ping_log.count(503) * PING_INTERVAL_S
+    assert loading >= SLOW_LOAD_S / 2, f"/ping said 503 for only ~{loading:.2f} s of a {SLOW_LOAD_S} s load"
     reply = single.post("/invocations", b"s,where is my order,US,email,1,2\n", {"Content-Type": "text/csv"})
     assert reply.status == 200 and reply.body.count(b"\n") == 1
 
