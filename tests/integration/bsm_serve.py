@@ -16,7 +16,6 @@ from handler.serving import engines
 from handler.serving.process import free_port
 from tests.integration.client import Reply, accepts, http
 
-PING_INTERVAL_S = 0.25  # how often start_bsm_serve asks /ping while the server starts
 ENGINES = list(engines.ENGINES)  # the table `serve` reads: a new engine is tested too
 
 
@@ -74,7 +73,7 @@ def start_bsm_serve(base: Path, tmp: Path, engine: str = "torchserve", **env: st
         server.ping_log.append(status)
         if status == 200:
             return server
-        time.sleep(PING_INTERVAL_S)
+        time.sleep(0.25)
     server.stop()
     raise RuntimeError(f"serve did not become ready:\n{log.read_text()[-3000:]}")
 
