@@ -260,3 +260,97 @@ def test_malformed_form_bodies_never_reach_a_log(server: Contract, content_type:
     # TorchServe's Java decoder refuses some before our handler runs: a 500 we cannot reach (README).
     assert reply.status in ((415, 500) if server.engine == "torchserve" else (415,)), reply.status
     assert CANARY not in server.logs()
+
+
+TWO_ROWS = [["s", "where is my order", "US", "email", 1, 2], ["s", "it arrived broken", "UK", "app", 3, 4]]
+
+
+def answered_labels(reply: Reply, media: str) -> list[str]:
+    """The labels of a 200 answer, read in the format it says it is."""
+    if media == "text/csv":
+        return [row[0] for row in csv.reader(io.StringIO(reply.body.decode()))]
+    if media == "application/json":
+        return [p["label"] for p in reply.json()["predictions"]]
+    return [json.loads(line)["label"] for line in reply.body.decode().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "content_type, accept, expected",
+    [  # expected: the response's media type, or 406
+        ("text/csv", None, "text/csv"),  # no Accept: the request's own format
+        ("text/csv", "*/*", "text/csv"),
+        ("application/json", "*/*", "application/json"),
+        ("text/csv", "text/*", "text/csv"),
+        ("text/csv", "application/*", "application/json"),
+        ("text/csv", "Application/JSON", "application/json"),
+        ("application/json", "application/jsonlines", "application/jsonlines"),
+        ("text/csv", "application/x-jsonlines", "application/x-jsonlines"),
+        ("text/csv", "image/png, application/jsonlines", "application/jsonlines"),
+        ("text/csv", "text/csv;q=0.5, application/json", "application/json"),
+        ("text/csv", "application/json;q=0.2, application/jsonlines;q=0.8", "application/jsonlines"),
+        ("application/json", "application/json;q=0, text/csv", "text/csv"),
+        ("text/csv", "image/png", 406),
+        ("text/csv", "image/*, text/html", 406),
+        ("text/csv", "application/json;q=0", 406),
+    ],
+)
+def test_accept_is_negotiated_through_the_server(
+    server: Contract, tiny_predictor: Predictor, content_type: str, accept: str | None, expected: str | int
+) -> None:
+    rows = [dict(zip(tiny_predictor.columns, row, strict=True)) for row in TWO_ROWS]
+    body = (
+        json.dumps(rows)
+        if content_type == "application/json"
+        else "".join(",".join(map(str, r)) + "\n" for r in TWO_ROWS)
+    )
+    reply = server.invoke(
+        "tiny", body.encode(), {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+    )
+    if expected == 406:
+        assert reply.status == 406, reply.body[:300]
+        assert reply.content_type.startswith("application/json") and "use one of" in reply.json()["message"]
+        return
+    assert reply.status == 200, reply.body[:300]
+    assert reply.content_type.split(";")[0] == expected
+    assert answered_labels(reply, str(expected)) == [p["label"] for p in tiny_predictor.predict(TWO_ROWS)]
+
+
+LIMIT = 6 * 1024 * 1024  # config.properties' max_request_size; SAGEMAKER_MAX_PAYLOAD_IN_MB's default, 6
+
+
+def refusable_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """Status and body of a POST the server may answer and close before reading all of `body`."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.putrequest("POST", parts.path)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        try:
+            connection.send(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused early: the answer is already in the socket
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_the_6_mib_limit_answers_up_to_it_and_refuses_past_it(server: Contract, tiny_predictor: Predictor) -> None:
+    row = json.dumps([dict(zip(tiny_predictor.columns, TWO_ROWS[0], strict=True))]).encode()
+    headers = {**server.headers, "Content-Type": "application/json"}
+    at_limit = row + b" " * (LIMIT - len(row))  # whitespace: valid JSON, one cheap row
+    reply = server.invoke("tiny", at_limit, {"Content-Type": "application/json"})
+    assert reply.status == 200, reply.body[:300]
+    expected = tiny_predictor.predict(TWO_ROWS[:1])
+    assert [p["label"] for p in reply.json()["predictions"]] == [p["label"] for p in expected]
+    status, answer = refusable_post(server.url + server.path("tiny"), at_limit + b" ", headers)
+    assert status == 413, answer[:300]
+    if server.engine == "ray":  # TorchServe's frontend refuses before our code: its own empty 413
+        assert "limit" in json.loads(answer)["message"]
+    assert server.healthy()
+    assert server.invoke("tiny", row, {"Content-Type": "application/json"}).status == 200  # still answering

@@ -109,7 +109,13 @@ class Scorer:
         async def model(model_dir: str) -> BatchInference:
             """A multi-model endpoint's model by its directory: loaded once per replica, least recently used evicted."""
             confined = self._confined(model_dir)
-            return await asyncio.get_running_loop().run_in_executor(self._torch, self._load, confined)
+            began = time.perf_counter()
+            service = await asyncio.get_running_loop().run_in_executor(self._torch, self._load, confined)
+            # One line per load: a model loaded again was evicted (a cache miss an operator wants to see).
+            log.info(
+                "model %s loaded on this replica in %.0f ms", loggable(confined), (time.perf_counter() - began) * 1000
+            )
+            return service
 
         # Wrapped in the replica, which reads its limit from the environment the host gave it; a function,
         # not a bound method, as Ray keeps its model cache on what it wraps.
