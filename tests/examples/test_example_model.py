@@ -24,7 +24,10 @@ def example_dir() -> Path:
     """The example model directory; `make test` builds it first and sets EXAMPLE_MODEL_DIR."""
     path = os.environ.get("EXAMPLE_MODEL_DIR")
     if not path:
-        pytest.skip("EXAMPLE_MODEL_DIR is not set (make test sets it after `make example`)")
+        pytest.fail(
+            "EXAMPLE_MODEL_DIR is not set: build the example with `make example` and set "
+            "EXAMPLE_MODEL_DIR=build/example-model (`make test` does both)"
+        )
     assert is_current(Path(path)), f"{path} is missing or stale: run `make example`"
     return Path(path)
 
