@@ -15,6 +15,8 @@ import json
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,10 +28,22 @@ import yaml
 
 from handler import Predictor
 from handler.inference.settings import ServingSettings
-from tests.integration.client import http
+from tests.integration.client import Reply
 from tests.integration.mixed_traffic import Soak, Traffic, check_sample, drive
 from tools.bench import procstats
 from tools.bench.runner import BenchConfig, archive_model, log, machine, torchserve
+
+WAIT_S = 300  # s a client waits: past the server's 120 s responseTimeout, so the server, not we, times out
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> Reply:
+    """One POST, as the tests' `http` sends it, waiting WAIT_S: a 1,000-row request may queue behind others."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT_S) as response:
+            return Reply(response.status, response.headers.get("Content-Type", ""), response.read())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, error.headers.get("Content-Type", ""), error.read())
 
 
 def memory(root: int) -> dict[str, float]:
@@ -103,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         soak, ended = Soak(), threading.Event()
 
         def load() -> None:
-            drive(traffic, lambda b, h: http(url, b, {**auth, **h}, "POST"), args.clients,
+            drive(traffic, lambda b, h: post(url, b, {**auth, **h}), args.clients,
                   lambda n: time.monotonic() < deadline, args.check_share, soak)  # fmt: skip
             ended.set()
 
