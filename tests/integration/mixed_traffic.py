@@ -71,7 +71,6 @@ def make_cases(predictor: Predictor, frame: pd.DataFrame, count: int, seed: int)
     """Good requests of every format, row count and Accept, mixed with bad ones."""
     rng = random.Random(seed)
     columns = predictor.columns
-    accepts = ACCEPTS
     cases = []
     for _ in range(count):
         roll = rng.random()
@@ -80,9 +79,9 @@ def make_cases(predictor: Predictor, frame: pd.DataFrame, count: int, seed: int)
         if roll < 0.75:
             kind = rng.choice(["csv", "csv-header", "json", "json-arrays", "jsonl"])
             body, content_type = _encode(rows, columns, kind)
-            accept = rng.choice(list(accepts))
+            accept = rng.choice(list(ACCEPTS))
             headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
-            answer = accepts[accept] or content_type.split(";")[0]
+            answer = ACCEPTS[accept] or content_type.split(";")[0]
             cases.append(Case(body, headers, 200, predictor.predict(rows), answer))
         else:
             bad = rng.choice(["media", "accept", "number", "columns", "utf8", "empty"])

@@ -59,7 +59,7 @@ def memory(root: int) -> dict[str, float]:
 
 
 def half_growth(curve: Sequence[tuple[float, float]]) -> float:
-    """MB a least-squares line through (seconds, MB) rises over the points' span: noise-proof, unlike two points."""
+    """MB a least-squares line through (seconds, MB) rises over the points' span: steadier than two points."""
     t, mb = np.array(curve).T
     return float(np.polyfit(t, mb, 1)[0] * (t[-1] - t[0]))
 
