@@ -73,13 +73,15 @@ bench: example plugins
 	$(MAKE) example VARIANT=multilingual
 	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
 
-# The long tests: the mixed-traffic soak behind the `soak` marker (CI runs a bounded version in
-# `make test`), then SOAK_MINUTES of mixed traffic against make serve's server, its worker's
-# memory sampled (build/soak/soak.json).
+# The long tests: the contract's soak (marker `soak`) at SOAK_REQUESTS fresh requests on each engine, then
+# SOAK_MINUTES of fresh requests against make serve's server, the memory of its process tree sampled
+# into a curve and judged (build/soak/soak.json, soak.txt).
+SOAK_REQUESTS ?= 1000
 SOAK_MINUTES ?= 20
 soak: example plugins
-	HF_HUB_OFFLINE=1 BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest -m soak -o addopts="" tests/integration
-	HF_HUB_OFFLINE=1 $(PY) -m tools.bench.soak --minutes $(SOAK_MINUTES)
+	HF_HUB_OFFLINE=1 BSM_PLUGINS_DIR=build/plugins/sagemaker BSM_SOAK_REQUESTS=$(SOAK_REQUESTS) \
+		$(PY) -m pytest -m soak -o addopts="" tests/integration
+	HF_HUB_OFFLINE=1 $(PY) -m tools.bench.soak --minutes $(SOAK_MINUTES) --model-dir $(EXAMPLE_DIR)
 
 clean:
 	rm -rf build model_store/*.mar .pytest_cache

@@ -24,12 +24,3 @@ def test_payloads_hold_the_rows_they_claim(tiny_frames, rows: int, count: int) -
 def test_payloads_cycle_through_the_frame() -> None:
     frame = pd.DataFrame({"a": ["x", "y", "z"]})
     assert [p.body for p in csv_payloads(frame, 2, 3)] == [b"x\ny\n", b"z\nx\n", b"y\nz\n"]
-
-
-def test_the_soak_judges_the_second_half_of_the_run() -> None:
-    from tools.bench.soak import plateau
-
-    growing = [(t * 60.0, 500 + 30 * t) for t in range(21)]  # +30 MB a minute, to the end
-    flat = [(t * 60.0, min(990.0, 500 + 100 * t)) for t in range(21)]  # grows, then holds
-    assert plateau(growing, 0.05) == (False, 300.0)
-    assert plateau(flat, 0.05) == (True, 0.0)
