@@ -68,9 +68,10 @@ check: $(STAMP)
 test: check example plugins
 	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest --durations=25
 
-# No server and no slow test: what to run between edits. The example model is built, the checks left to `make check`.
-test-fast: example
-	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) $(PY) -m pytest -m "not integration and not slow and not soak"
+# No server and no slow test: what to run between edits (the checks are left to `make check`).
+test-fast: example plugins
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest \
+		-m "not integration and not slow and not soak"
 
 # Speed, measured side by side (never asserted in tests): build/bench/results.md and plots.
 # BENCH_ARGS=--quick runs every part in about two minutes.
