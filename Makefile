@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed
 VARIANT ?= base
 EXAMPLE_DIR := build/example-model$(if $(filter base,$(VARIANT)),,-$(VARIANT))
 
-.PHONY: help venv example plugins archive serve check test bench soak fuzz clean
+.PHONY: help venv example plugins archive serve check test test-fast bench soak fuzz clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve;"
 	@echo "              VARIANT=multilingual: the example that translates and masks names by model)"
 	@echo "make test     set up, build the example model, run the checks and the whole test suite"
+	@echo "make test-fast  the unit layer alone (not integration, not slow: tests/conftest.py), a couple of minutes"
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
@@ -63,8 +64,14 @@ check: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# --durations: CI's log names the slowest tests (candidates for tests/conftest.py's SLOW).
 test: check example plugins
-	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest --durations=25
+
+# No server and no slow test: what to run between edits (the checks are left to `make check`).
+test-fast: example plugins
+	HF_HUB_OFFLINE=1 EXAMPLE_MODEL_DIR=$(EXAMPLE_DIR) BSM_PLUGINS_DIR=build/plugins/sagemaker $(PY) -m pytest \
+		-m "not integration and not slow and not soak"
 
 # Speed, measured side by side (never asserted in tests): build/bench/results.md and plots.
 # BENCH_ARGS=--quick runs every part in about two minutes.
