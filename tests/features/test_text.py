@@ -122,10 +122,13 @@ _FTFY_PIECES += ["\u0301", "\u200b", "\ufeff", "\x00", "\x1b[31m", "\x85", "\u20
 
 
 def _ftfy_alone(text: str) -> str:
-    """The unicode step as first written: one printable ASCII line kept, else ftfy.fix_text on the whole text."""
-    if text.isascii() and text.isprintable():  # kept as it was ("&amp;" too) since the first version
-        return text
-    fixed = ftfy.fix_text(text, normalization="NFKC")
+    """The unicode step as first written: ftfy.fix_text on the whole text, then format characters dropped.
+
+    ftfy runs on every text; one printable ASCII line keeps its HTML entities ("&amp;"), as it
+    has since the first version, so there ftfy is asked not to unescape them.
+    """
+    one_ascii_line = text.isascii() and text.isprintable()
+    fixed = ftfy.fix_text(text, normalization="NFKC", unescape_html=False if one_ascii_line else "auto")
     return "".join(ch for ch in fixed if unicodedata.category(ch) != "Cf" or ch == "\u200d")
 
 

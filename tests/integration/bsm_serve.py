@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,14 +10,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from handler.serving import engines
 from handler.serving.process import free_port
 from tests.integration.client import Reply, accepts, http
 
 ENGINES = list(engines.ENGINES)  # the table `serve` reads: a new engine is tested too
+# How long a process of the server may outlive serve itself: one still exiting as serve's exit is
+# seen, or one left to its own fate-sharing (Ray's), is given that long before it counts as left.
+STOP_GRACE_S = 10.0
 
 
 @dataclass
@@ -27,6 +33,7 @@ class BsmServe:
     ping_log: list[int]
     engine: str = "torchserve"
     ray_dir: Path | None = None  # a local Ray's session folder: its log files
+    stopped_names: list[str] = field(default_factory=list)  # the processes serve ran when stop was called
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Reply:
         return http(self.url + path, body, headers, method="POST")
@@ -38,14 +45,62 @@ class BsmServe:
         return self.log.read_text(errors="replace") + "".join(p.read_text(errors="replace") for p in files)
 
     def stop(self) -> int:
-        """SIGTERM, as SageMaker stops a container; returns serve's exit code."""
+        """SIGTERM, as SageMaker stops a container; serve's exit code, once every process it started is gone.
+
+        The process tree is taken just before the signal, while it serves (TorchServe's launcher,
+        Java frontend and workers; Ray's GCS, raylet, workers and replicas), its names kept in
+        `stopped_names`; one of them still running STOP_GRACE_S after serve exits fails the stop,
+        and is killed, so that no later test inherits it.
+        """
+        tree = process_tree(self.process.pid)
+        self.stopped_names = [name_of(p) for p in tree]
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=60)
+            code = self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             raise
+        left = still_running(tree, STOP_GRACE_S)
+        named = ", ".join(f"{p.pid} {name_of(p)}" for p in left)
+        for process in left:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        assert not left, f"still running {STOP_GRACE_S:g} s after serve exited: {named}"
+        return code
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process `pid` and all its descendants now (none if it has exited)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def running(process: psutil.Process) -> bool:
+    """Whether the process still runs (psutil tells a reused pid apart; a zombie runs nothing)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def still_running(processes: list[psutil.Process], grace: float) -> list[psutil.Process]:
+    """Those of `processes` still running once `grace` s have passed (polled: returns as soon as none runs)."""
+    deadline = time.monotonic() + grace
+    while (left := [p for p in processes if running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def name_of(process: psutil.Process) -> str:
+    """The process's name ("" once it has exited)."""
+    try:
+        return process.name()
+    except psutil.NoSuchProcess:
+        return ""
 
 
 def ray_env(engine: str) -> dict[str, str]:

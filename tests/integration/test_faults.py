@@ -23,6 +23,7 @@ from tests.helpers import ROOT
 from tests.integration.client import http
 from tests.integration.mixed_traffic import check, make_cases
 from tests.integration.torchserve_server import TorchServeServer, archive, start_torchserve
+from tests.tiny_models import with_sleep_step
 from tests.torchserve_properties import free_ports_config, with_properties
 
 FAULT_CONFIG = """\
@@ -39,7 +40,23 @@ batchSize: 1
 maxBatchDelay: 1
 responseTimeout: 60
 """
-SLOW_BODY = b"s,where is my order please help,US,email,1,2\n" * 100_000  # ~8 s of work, 4.5 MB
+
+
+def sleeping(rows: int, ms: int) -> bytes:
+    """A CSV body whose every row's message has the served model's sleep step sleep `ms` ms."""
+    return f"s,sleep {ms} ms,US,email,1,2\n".encode() * rows
+
+
+# 4 s of sleep, past the 3 s responseTimeout, in steps of 1 ms: a round (~200 rows) sleeps ~0.2 s,
+# so a batch stopped at its 2.4 s budget still answers before the timeout.
+PAST_THE_TIMEOUT = sleeping(4000, 1)
+SMALL = b"s,hello,US,email,1,2\n"
+
+
+@pytest.fixture(scope="module")
+def sleepy_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model with a text step that sleeps as a row asks: slow requests whatever the CPU."""
+    return with_sleep_step(tiny_model_dir, tmp_path_factory.mktemp("sleepy") / "model")
 
 
 def _server(
@@ -52,8 +69,8 @@ def _server(
 
 
 @pytest.fixture(scope="module")
-def fault_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[TorchServeServer]:
-    server = _server(tmp_path_factory, tiny_model_dir, FAULT_CONFIG)
+def fault_server(tmp_path_factory: pytest.TempPathFactory, sleepy_model_dir: Path) -> Iterator[TorchServeServer]:
+    server = _server(tmp_path_factory, sleepy_model_dir, FAULT_CONFIG)
     yield server
     server.ts.stop()
 
@@ -61,6 +78,24 @@ def fault_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path)
 def worker_pids(server: TorchServeServer) -> list[int]:
     described = server.ts._get(f"{server.ts.management_url}/models/tiny", "management")
     return [w["pid"] for entry in described for w in entry["workers"]]
+
+
+def test_a_request_past_the_time_budget_fails_alone_and_the_worker_lives(fault_server: TorchServeServer) -> None:
+    """responseTimeout 3 s: a request of 4 s stops at the batch's budget (2.4 s), 413 naming it; the worker lives.
+
+    First in the module: its workers have measured no speed yet, so the request is cut mid-way
+    (a worker that had measured one may refuse it before any work, another 413).
+    """
+    before = sorted(worker_pids(fault_server))
+    csv = {"Content-Type": "text/csv"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        slow = pool.submit(fault_server.post, "/predictions/tiny", PAST_THE_TIMEOUT, csv)
+        small = [pool.submit(fault_server.post, "/predictions/tiny", SMALL, csv) for _ in range(3)]
+        reply = slow.result()
+        assert reply.status == 413, reply.status
+        assert "could not be scored within the batch's time budget of 2.4 s" in json.loads(reply.body)["message"]
+        assert [f.result().status for f in small] == [200] * 3
+    assert sorted(worker_pids(fault_server)) == before  # no worker was killed by the response timeout
 
 
 def test_worker_killed_mid_load(fault_server: TorchServeServer, tiny_predictor: Predictor, tiny_frames) -> None:
@@ -105,24 +140,9 @@ def test_worker_killed_mid_load(fault_server: TorchServeServer, tiny_predictor: 
     assert http(fault_server.url + "/ping", headers=fault_server.auth()).status == 200
 
 
-def test_a_request_past_the_time_budget_fails_alone_and_the_worker_lives(fault_server: TorchServeServer) -> None:
-    """responseTimeout 3 s: the batch stops at its budget (2.4 s), answers 413 naming it, and keeps its worker."""
-    before = sorted(worker_pids(fault_server))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        slow = pool.submit(fault_server.post, "/predictions/tiny", SLOW_BODY, {"Content-Type": "text/csv"})
-        small = [
-            pool.submit(fault_server.post, "/predictions/tiny", b"s,hello,US,email,1,2\n", {"Content-Type": "text/csv"})
-            for _ in range(3)
-        ]
-        reply = slow.result()
-        assert reply.status == 413, reply.status
-        assert "time budget of 2.4 s" in json.loads(reply.body)["message"]
-        assert [f.result().status for f in small] == [200] * 3
-    assert sorted(worker_pids(fault_server)) == before  # no worker was killed by the response timeout
-
-
-def test_full_queue_answers_503_at_once(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> None:
-    server = _server(tmp_path_factory, tiny_model_dir, QUEUE_CONFIG, job_queue_size="2")
+def test_full_queue_answers_503_at_once(tmp_path_factory: pytest.TempPathFactory, sleepy_model_dir: Path) -> None:
+    """One worker busy for a set 5 s, a queue of 2: of 12 more requests, 10 get 503 while it is still busy."""
+    server = _server(tmp_path_factory, sleepy_model_dir, QUEUE_CONFIG, job_queue_size="2")
     try:
         finished: list[tuple[str, int]] = []
         lock = threading.Lock()
@@ -133,16 +153,20 @@ def test_full_queue_answers_503_at_once(tmp_path_factory: pytest.TempPathFactory
                 finished.append((name, reply.status))
 
         with ThreadPoolExecutor(max_workers=16) as pool:
-            slow = pool.submit(send, "slow", SLOW_BODY[: len(SLOW_BODY) // 2])
-            time.sleep(1.0)  # the slow request holds the only worker
-            smalls = [pool.submit(send, f"small-{i}", b"s,hello,US,email,1,2\n") for i in range(12)]
+            slow = pool.submit(send, "slow", sleeping(1, 5000))
+            deadline = time.monotonic() + 60
+            while "sleep step: 5000 ms" not in server.logs():  # the only worker now holds the slow request
+                assert time.monotonic() < deadline and not slow.done(), finished
+                time.sleep(0.1)
+            smalls = [pool.submit(send, f"small-{i}", SMALL) for i in range(12)]
             for f in [slow, *smalls]:
                 f.result(timeout=120)
         order = [name for name, _ in finished]
         rejected = [name for name, status in finished if status == 503]
-        assert len(rejected) >= 12 - 2 - 1, finished  # the queue holds 2, the worker 1
+        assert len(rejected) == 12 - 2, finished  # the queue holds 2
         assert all(order.index(name) < order.index("slow") for name in rejected)  # before the slow one ended
         assert dict(finished)["slow"] == 200
+        assert [status for name, status in finished if name not in rejected] == [200] * 3  # the queued ones too
     finally:
         server.ts.stop()
 

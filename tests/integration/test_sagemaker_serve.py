@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,12 @@ from tests.integration.client import accepts, http
 from tests.integration.torchserve_server import TEST_MODEL_CONFIG, archive
 
 SLOW_LOAD_S = 4  # how long the served model takes to load: its code/codecs.py sleeps
+# How many processes, by the start of their name, each engine runs while it serves with 2 workers
+# (a Ray worker's name carries the method it runs, e.g. ray::ServeController.listen_for_change).
+SERVING_PROCESSES = {
+    "torchserve": {"torchserve": 1, "java": 1, "python": 2},  # the launcher, the frontend, its 2 workers
+    "ray": {"gcs_server": 1, "raylet": 1, "ray::ServeController": 1, "ray::ServeReplica:bsm-scorer:Scorer": 2},
+}
 
 
 def one_line_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -53,8 +60,15 @@ def single(
         SAGEMAKER_MAX_CONCURRENT_TRANSFORMS="4",
     )
     yield server
-    assert server.stop() == 0  # a SIGTERM stop is a clean stop
-    assert "model ok" in server.log.read_text()
+    deadline = time.monotonic() + 60  # serve says so once it sees the model ready, maybe after /ping does
+    while "model ok" not in server.log.read_text():
+        assert time.monotonic() < deadline and server.process.poll() is None, server.log.read_text()[-3000:]
+        time.sleep(0.1)
+    assert server.stop() == 0  # a clean stop, and no process of the server left (stop checks)
+    # The stop saw the engine's processes while it served (2 workers), so none left means something.
+    expected = SERVING_PROCESSES[server.engine]
+    seen = {prefix: sum(name.startswith(prefix) for name in server.stopped_names) for prefix in expected}
+    assert all(seen[prefix] >= count for prefix, count in expected.items()), server.stopped_names
 
 
 def test_ping_is_200_only_once_the_model_predicts(single: BsmServe) -> None:
