@@ -2,8 +2,8 @@
 
 Each gunicorn worker loads the model once and answers one request at a time, with no
 batching across requests. It reads and writes bodies with our codecs and predicts with the
-same offline Predictor and execution mode as the server, so `make bench` compares the two
-serving designs and nothing else.
+offline Predictor in the mode `BSM_EXECUTION` names; `make bench` runs it at fp32, the note's
+design as written, so its ratio credits the serving design and the runtime together.
 
     BSM_MODEL_DIR=build/example-model gunicorn --chdir tools/bench -w 2 'flask_baseline:create_app()'
 """
