@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 VARIANT ?= base
 EXAMPLE_DIR := build/example-model$(if $(filter base,$(VARIANT)),,-$(VARIANT))
 
-.PHONY: help venv example plugins archive serve check test test-fast bench soak fuzz clean
+.PHONY: help venv example plugins archive serve check test test-fast bench bench-publish soak fuzz clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve;"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-fast  the unit layer alone (not integration, not slow: tests/conftest.py), a couple of minutes"
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
+	@echo "make bench-publish  a full run's report into docs/bench, its figures into README.md and docs/speed.md"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
 	@echo "make fuzz     fuzz a request's whole path on the example model for FUZZ_MINUTES (build/fuzz/corpus kept)"
 
@@ -79,6 +80,9 @@ test-fast: example plugins
 bench: example plugins
 	$(MAKE) example VARIANT=multilingual
 	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
+
+bench-publish: $(STAMP)
+	$(PY) -m tools.bench.publish --run build/bench README.md docs/speed.md
 
 # The long tests: the contract's soak (marker `soak`) at SOAK_REQUESTS fresh requests on each engine, then
 # SOAK_MINUTES of fresh requests against make serve's server, the memory of its process tree sampled

@@ -2,8 +2,9 @@
 
 Each gunicorn worker loads the model once and answers one request at a time, with no
 batching across requests. It reads and writes bodies with our codecs and predicts with the
-offline Predictor in the mode `BSM_EXECUTION` names; `make bench` runs it at fp32, the note's
-design as written, so its ratio credits the serving design and the runtime together.
+offline Predictor in the mode `BSM_EXECUTION` names. `make bench` runs it twice: at fp32, the
+note's design as written (a ratio against it credits the serving design and the runtime
+together), and in the server's default mode (a ratio against that credits the serving design alone).
 
     BSM_MODEL_DIR=build/example-model gunicorn --chdir tools/bench -w 2 'flask_baseline:create_app()'
 """

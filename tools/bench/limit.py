@@ -5,7 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ class ModeResult:
     agreement: float  # share of rows whose label equals fp32's
     max_probability_diff: float  # largest |p - p_fp32| over rows and labels
     batch_dependence: float  # largest change of a row's probabilities alone vs inside random batches of 16
-    useful_gflops: float  # real tokens x encoder FLOPs per token / seconds, at rows_per_s
+    encoder_share: float  # share of the sorted run's time spent inside the encoder
+    useful_gflops: float  # real tokens x encoder FLOPs per token / the encoder's own seconds in the sorted run
     precision: str  # fp32, bf16 or int8: the peak it is compared with
 
 
@@ -72,6 +74,23 @@ def batch_dependence(predictor: Predictor, features: Features, batch: int = 16, 
         float(np.abs(probabilities(order[i : i + batch]) - alone[order[i : i + batch]]).max())
         for i in range(0, len(order), batch)
     )
+
+
+@contextmanager
+def encoder_clock(encoder: torch.nn.Module) -> Iterator[list[float]]:
+    """Seconds spent inside `encoder`'s forward calls while the block runs (the list's one item, read after)."""
+    total, starts = [0.0], []
+    before = encoder.register_forward_pre_hook(lambda *_: starts.append(time.perf_counter()))
+
+    def after(*_: object) -> None:
+        total[0] += time.perf_counter() - starts.pop()
+
+    hook = encoder.register_forward_hook(after)
+    try:
+        yield total
+    finally:
+        before.remove()
+        hook.remove()
 
 
 def interleaved(calls: Sequence[Callable[[Any], object]], inputs: Sequence[Any]) -> list[list[float]]:
@@ -118,9 +137,10 @@ def measure_modes(
     features = predictors[0].preprocess(rows)
     lengths = np.array([len(ids) for column in features.token_ids for ids in column])
     for i, predictor in enumerate(predictors):
-        began = time.perf_counter()
-        probabilities = predictor.forward(predictor.preprocess(rows), BatchLimits(max_rows=32))
-        sorted_s = time.perf_counter() - began
+        with encoder_clock(predictor.model.encoder) as encoder_s:
+            began = time.perf_counter()
+            probabilities = predictor.forward(predictor.preprocess(rows), BatchLimits(max_rows=32))
+            sorted_s = time.perf_counter() - began
         reference = probabilities if reference is None else reference
         flops = encoder_flops(predictor.artifacts.model_config.encoder, lengths)
         results.append(
@@ -135,7 +155,8 @@ def measure_modes(
                 batch_dependence=batch_dependence(
                     predictor, features.take(np.arange(min(independence_rows, len(rows))))
                 ),
-                useful_gflops=flops / sorted_s / 1e9,
+                encoder_share=encoder_s[0] / sorted_s,
+                useful_gflops=flops / encoder_s[0] / 1e9,
                 precision=PRECISION[predictor.execution],
             )
         )
@@ -143,17 +164,61 @@ def measure_modes(
 
 
 def _limit_worker(
-    model_dir: Path, execution: str, threads: int, rows: Rows, batches: Sequence[int], barrier: Any, results: Any
+    model_dir: Path, execution: str, threads: int, rows: Rows, barrier: Any, commands: Any, results: Any
 ) -> None:
-    """One process of the limit run: load, warm up, then time each batch size in step with the others."""
+    """One process of the limit: load and warm up once, then time a micro-batch size in step with the others."""
     torch.set_num_threads(threads)
     predictor = Predictor.from_dir(model_dir, execution=execution)
     predictor.predict(rows[:8])
-    for batch in batches:
+    results.put(None)  # loaded
+    while (batch := commands.get()) is not None:
         barrier.wait()
         began = time.perf_counter()
         predictor.forward(predictor.preprocess(rows), BatchLimits(max_rows=batch))
-        results.put((batch, len(rows), time.perf_counter() - began))
+        results.put((len(rows), time.perf_counter() - began))
+
+
+class LimitPool:
+    """The offline Predictor in `workers` fresh processes x `threads`, as the server lays them out, kept loaded.
+
+    Kept loaded so the limit can be taken again between server load points, side by side with them.
+    """
+
+    def __init__(self, model_dir: Path, rows: Rows, execution: str, workers: int, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a TorchServe worker is
+        barrier, self.results = context.Barrier(workers), context.Queue()
+        self.commands = [context.Queue() for _ in range(workers)]
+        self.execution, self.workers, self.threads = execution, workers, threads
+        self.processes = [
+            context.Process(
+                target=_limit_worker,
+                args=(model_dir, execution, threads, rows[i::workers], barrier, self.commands[i], self.results),
+            )
+            for i in range(workers)
+        ]
+
+    def __enter__(self) -> LimitPool:
+        for process in self.processes:
+            process.start()
+        for _ in self.processes:
+            self.results.get(timeout=900)
+        return self
+
+    def measure(self, batch: int) -> float:
+        """Rows per second of every process at once, each over its share of the rows in micro-batches of `batch`."""
+        for commands in self.commands:
+            commands.put(batch)
+        timings = [self.results.get(timeout=900) for _ in self.processes]
+        return sum(count for count, _ in timings) / max(seconds for _, seconds in timings)
+
+    def __exit__(self, *_: object) -> None:
+        for commands in self.commands:
+            commands.put(None)
+        for process in self.processes:
+            process.join(timeout=60)
+            if process.exitcode != 0:
+                process.kill()
+                raise RuntimeError(f"a limit process exited with {process.exitcode}")
 
 
 def single_row_latency(model_dir: Path, rows: Rows, execution: str, threads: int, calls: int) -> float:
@@ -170,37 +235,13 @@ def single_row_latency(model_dir: Path, rows: Rows, execution: str, threads: int
 
 
 def measure_limit(
-    model_dir: Path,
-    rows: Rows,
-    execution: str,
-    workers: int,
-    threads: int,
-    batches: Sequence[int],
-    single_row_calls: int,
+    pool: LimitPool, model_dir: Path, rows: Rows, batches: Sequence[int], single_row_calls: int
 ) -> LimitResult:
-    """Rows per second of `workers` processes x `threads` each, every batch size, rows shared out."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a TorchServe worker is
-    barrier, results = context.Barrier(workers), context.Queue()
-    shares = [rows[i::workers] for i in range(workers)]
-    processes = [
-        context.Process(target=_limit_worker, args=(model_dir, execution, threads, share, batches, barrier, results))
-        for share in shares
-    ]
-    for process in processes:
-        process.start()
-    timings: dict[int, list[tuple[int, float]]] = {}
-    for _ in range(workers * len(batches)):
-        batch, count, seconds = results.get(timeout=900)
-        timings.setdefault(batch, []).append((count, seconds))
-    for process in processes:
-        process.join()
-        if process.exitcode != 0:
-            raise RuntimeError(f"a limit process exited with {process.exitcode}")
-    by_batch = {b: sum(c for c, _ in timings[b]) / max(s for _, s in timings[b]) for b in batches}
+    """Rows per second of the pool at every batch size, and one row's latency in one worker's layout."""
     return LimitResult(
-        execution=execution,
-        workers=workers,
-        threads=threads,
-        rows_per_s_by_batch=by_batch,
-        single_row_ms=single_row_latency(model_dir, rows, execution, threads, single_row_calls),
+        execution=pool.execution,
+        workers=pool.workers,
+        threads=pool.threads,
+        rows_per_s_by_batch={b: pool.measure(b) for b in batches},
+        single_row_ms=single_row_latency(model_dir, rows, pool.execution, pool.threads, single_row_calls),
     )

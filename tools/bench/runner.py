@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,16 @@ from handler.serving.torchserve.supervisor import TorchServe
 from handler.variables import PLUGINS_DIR
 from tests.torchserve_properties import free_ports_config, with_properties
 from tools.bench import procstats
-from tools.bench.limit import measure_limit, measure_modes
+from tools.bench.limit import LimitPool, measure_limit, measure_modes
 from tools.bench.load import LoadResult, Payload, run_load, side_by_side
-from tools.bench.peak import cpu_identity, peak_gflops
+from tools.bench.peak import cpu_identity, measure_peak
 
 ROOT = Path(__file__).resolve().parents[2]
+# Saturated, defined once: 16 clients each keeping a 16-row request in flight, so 16 batches of
+# batchSize 16 wait behind the one running and a worker never waits for work.
+SATURATION = ("multi", 16)
+# The points every claim compares, taken on every server in turn, round after round, beside the limit.
+HEADLINE = (("single", 16), SATURATION)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class BenchConfig:
     execution: str | None = None  # a mode's name; default: the model config's, else auto
     baseline: bool = True
     ray: bool = True  # Ray Serve beside TorchServe
+    rounds: int = 3  # side-by-side rounds of the headline points: the spread each ratio is given with
     startup: bool = True
     model_config: Path = ROOT / "model-config.yaml"
     properties: Path = ROOT / "config.properties"
@@ -83,6 +89,7 @@ class BenchConfig:
             transform_requests=4,
             limit_batches=(1, 8, 16),
             rows=200,
+            rounds=2,
         )
         return cls(**{**values, **overrides})
 
@@ -91,7 +98,7 @@ class BenchConfig:
 class Run:
     """One load point against one server."""
 
-    system: str  # torchserve, ray or flask
+    system: str  # torchserve, ray, flask (the note's design, fp32) or flask-default (it on our default mode)
     kind: str  # single, multi or transform
     clients: int
     rows_per_request: int
@@ -104,6 +111,16 @@ class Run:
     cpu_cores: dict[str, float]  # role -> cores used, summed over its processes
     max_rss_mb: dict[str, float]  # role -> largest RSS of one process of that role
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server up for the benchmark: where to send requests, and whose processes to count."""
+
+    url: str
+    headers: dict[str, str]
+    pid: int
+    role: Callable[[psutil.Process], str]
 
 
 def log(message: str) -> None:
@@ -151,23 +168,16 @@ def to_run(system: str, kind: str, result: LoadResult, usage: list[procstats.Pro
     )
 
 
-def sweep(
-    system: str,
-    url: str,
-    headers: dict[str, str],
-    root_pid: int,
-    role: Callable[[psutil.Process], str],
-    frame: pd.DataFrame,
-    config: BenchConfig,
-) -> list[Run]:
-    """Single-row and multi-row requests at each client count, then batch-transform style requests."""
+def sweep(system: str, server: Server, frame: pd.DataFrame, config: BenchConfig) -> list[Run]:
+    """Single-row and multi-row requests at each client count: the curves, one pass each."""
     runs = []
     single = csv_payloads(frame.sample(frac=1.0, random_state=0), 1, len(frame))  # held-out rows in random order
     multi = csv_payloads(frame, config.multi_rows, 64)
+    url, headers = server.url, server.headers
     run_load(url, single, clients=4, duration=1.0 if config.quick else 3.0, headers=headers)  # warm-up
     plan = [("single", single, c) for c in config.clients] + [("multi", multi, c) for c in config.clients]
     for kind, payloads, clients in plan:
-        with procstats.Sampler(root_pid, role) as sampler:
+        with procstats.Sampler(server.pid, server.role) as sampler:
             result = run_load(url, payloads, clients, duration=config.duration, headers=headers)
         runs.append(to_run(system, kind, result, sampler.usage()))
         log(
@@ -177,34 +187,81 @@ def sweep(
     return runs
 
 
-def lone_requests(
-    url: str, headers: dict[str, str], predictor: Predictor, frame: pd.DataFrame, count: int
-) -> dict[str, float]:
+def lone_requests(server: Server, predictor: Predictor, frame: pd.DataFrame, count: int) -> dict[str, float]:
     """p50 ms of one held-out row at a time through the server and in this process, taken in turn."""
     sample = frame.sample(n=count, replace=count > len(frame), random_state=1)
     payloads = csv_payloads(sample, 1, count)
     rows = sample.to_dict("records")
-    served, here = side_by_side(url, payloads, lambda i: predictor.predict(rows[i : i + 1]), headers)
+    served, here = side_by_side(server.url, payloads, lambda i: predictor.predict(rows[i : i + 1]), server.headers)
     return {"server_p50_ms": float(np.median(served)), "in_process_p50_ms": float(np.median(here)), "requests": count}
 
 
 def transform_run(
     system: str,
-    url: str,
-    headers: dict[str, str],
-    root_pid: int,
-    role: Callable[[psutil.Process], str],
+    server: Server,
     frame: pd.DataFrame,
     config: BenchConfig,
-) -> Run:
-    """Large requests, a few in flight: what a SageMaker batch transform job sends."""
+    limit: Callable[[], float],
+) -> tuple[Run, list[float]]:
+    """Large requests, a few in flight (what a SageMaker batch transform job sends); the limit just before and after."""
     payloads = csv_payloads(frame, config.transform_rows, config.transform_requests)
-    with procstats.Sampler(root_pid, role) as sampler:
+    before = limit()
+    with procstats.Sampler(server.pid, server.role) as sampler:
         result = run_load(
-            url, payloads, config.transform_clients, total_requests=config.transform_requests, headers=headers
+            server.url,
+            payloads,
+            config.transform_clients,
+            total_requests=config.transform_requests,
+            headers=server.headers,
         )
-    log(f"{system} transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s")
-    return to_run(system, "transform", result, sampler.usage())
+    after = limit()
+    log(
+        f"{system} transform x{config.transform_clients}: {result.rows_per_s:.1f} rows/s, "
+        f"limit {before:.0f} before, {after:.0f} after"
+    )
+    return to_run(system, "transform", result, sampler.usage()), [before, after]
+
+
+def headline_rounds(
+    servers: dict[str, Server], limit: Callable[[], float], frame: pd.DataFrame, config: BenchConfig
+) -> list[dict[str, Any]]:
+    """Each headline point on every server and the in-process limit, in turn, `config.rounds` times.
+
+    Every round starts one further along, so a shared host's drift within minutes falls on every
+    system alike; a ratio is taken within each round, and its spread over the rounds is shown.
+    """
+    payloads = {
+        "single": csv_payloads(frame.sample(frac=1.0, random_state=2), 1, len(frame)),
+        "multi": csv_payloads(frame.sample(frac=1.0, random_state=3), config.multi_rows, 64),
+    }
+    points = [(system, kind, clients) for system in servers for kind, clients in HEADLINE]
+    points.append(("limit", "limit", 0))
+    taken: list[dict[str, Any]] = []
+    for round_ in range(config.rounds):
+        for k in range(len(points)):
+            system, kind, clients = points[(round_ + k) % len(points)]
+            if system == "limit":
+                taken.append({"round": round_, "system": system, "kind": kind, "clients": 0, "rows_per_s": limit()})
+                continue
+            server = servers[system]
+            result = run_load(server.url, payloads[kind], clients, duration=config.duration, headers=server.headers)
+            taken.append(
+                {
+                    "round": round_,
+                    "system": system,
+                    "kind": kind,
+                    "clients": clients,
+                    "rows_per_s": result.rows_per_s,
+                    "p50_ms": result.percentile(50),
+                    "p99_ms": result.percentile(99),
+                    "errors": result.errors,
+                }
+            )
+        log(
+            f"round {round_ + 1}/{config.rounds}: "
+            + ", ".join(f"{t['system']} {t['kind']} {t['rows_per_s']:.0f}" for t in taken if t["round"] == round_)
+        )
+    return taken
 
 
 def wait_for_ping(url: str, process: subprocess.Popen[bytes], timeout: float = 240.0) -> float:
@@ -392,20 +449,30 @@ def machine() -> dict[str, Any]:
 
     flags = backends.cpu_flags()
     identity = cpu_identity(_cpuinfo_lines())
-    cores = cpu_count()
     return {
         "cpu": identity["model"] or platform.processor(),
         "vendor": identity["vendor"],
+        "family": identity["family"],
         "ghz": identity["ghz"],
-        "cores": cores,
+        "cores": cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30),
         "flags": [f for f in MATH_FLAGS if f in flags],
-        "peak_gflops": peak_gflops(flags, identity["vendor"], identity["ghz"], cores),
+        "commit": _commit(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "openvino": openvino().__version__,
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def _commit() -> str:
+    """The checkout's short commit, with `+changes` when the work tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
 def _cpuinfo_lines() -> list[str]:
@@ -457,6 +524,9 @@ def run(config: BenchConfig) -> dict[str, Any]:
         f"({resolved} here)"
     )
 
+    peaks = measure_peak(backends.cpu_flags(), cores, seconds=0.5 if config.quick else 2.0)
+    for p in peaks:
+        log(f"peak {p.precision} {p.runtime}: {p.gflops:.0f} GFLOP/s ({p.ran_as})")
     candidates = [m for m in backends.names() if m != backends.AUTO]
     if not current_ir(config.model_dir, INT8_IR):
         log(f"no current {INT8_IR} in {config.model_dir} (bsm optimize writes it): openvino-int8 left out")
@@ -467,54 +537,33 @@ def run(config: BenchConfig) -> dict[str, Any]:
             f"mode {m.execution}: 1 row {m.single_row_ms:.1f} ms, 16 random {m.random16_rows_per_s:.1f} rows/s, "
             f"sorted {m.rows_per_s:.1f} rows/s, agreement {m.agreement:.4f}, batch dependence {m.batch_dependence:.1e}"
         )
-    limit = measure_limit(
-        config.model_dir,
-        rows,
-        resolved,
-        workers,
-        threads,
-        config.limit_batches,
-        single_row_calls=40 if config.quick else 100,
-    )
-    log(f"limit: {limit.rows_per_s:.1f} rows/s at batch {limit.best_batch}; one row {limit.single_row_ms:.1f} ms")
-
     steps = text_steps(config, cores)
     archive = archive_model(config, out / "store")
     startup = measure_startup(archive, out / "startup", config, env) if config.startup else None
+
     runs: list[Run] = []
     lone: dict[str, dict[str, float]] = {}
-    # The in-process side of each lone-request comparison: one worker's layout, here, in turn with the server.
-    torch.set_num_threads(threads)
-    local = Predictor.from_dir(config.model_dir, execution=resolved)
-    lone_count = 40 if config.quick else 300
-    (out / "torchserve").mkdir()
-    with torchserve(archive, out / "torchserve", config, env) as server:
-        assert server.process is not None
-        url = server.inference_url + "/invocations"
-        headers = {**server.headers(), "Content-Type": "text/csv", "Accept": "text/csv"}
-        role = procstats.torchserve_role
-        runs += sweep("torchserve", url, headers, server.process.pid, role, frame, config)
-        lone["torchserve"] = lone_requests(url, headers, local, frame, lone_count)
-        runs.append(transform_run("torchserve", url, headers, server.process.pid, role, frame, config))
-    if config.ray:
-        ray_env = {**env, **hosting_env(model_config, workers, threads)}
-        with ray_serve(config, ray_env, out / "ray.log") as (url, pid):
-            headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-            runs += sweep("ray", url, headers, pid, procstats.ray_role, frame, config)
-            lone["ray"] = lone_requests(url, headers, local, frame, lone_count)
-            runs.append(transform_run("ray", url, headers, pid, procstats.ray_role, frame, config))
-    del local
-    if config.baseline:
-        # The note's design: a worker per core, the offline Predictor as it comes (fp32).
-        with gunicorn(config, cores, {**env, "BSM_EXECUTION": "fp32"}, out / "gunicorn.log") as (
-            url,
-            pid,
-        ):
-            headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
-            runs += sweep("flask", url, headers, pid, procstats.gunicorn_role, frame, config)
+    limits_beside: dict[str, list[float]] = {}
+    with ExitStack() as stack:
+        pool = stack.enter_context(LimitPool(config.model_dir, rows, resolved, workers, threads))
+        limit = measure_limit(pool, config.model_dir, rows, config.limit_batches, 40 if config.quick else 100)
+        log(f"limit: {limit.rows_per_s:.1f} rows/s at batch {limit.best_batch}; one row {limit.single_row_ms:.1f} ms")
+        servers = start_servers(stack, archive, out, config, model_config, env, workers, threads, cores)
+        # The in-process side of each lone-request comparison: one worker's layout, here, in turn with the server.
+        torch.set_num_threads(threads)
+        local = Predictor.from_dir(config.model_dir, execution=resolved)
+        for system, server in servers.items():
+            runs += sweep(system, server, frame, config)
+            if system in ENGINES:
+                lone[system] = lone_requests(server, local, frame, 40 if config.quick else 300)
+                transform, limits_beside[system] = transform_run(
+                    system, server, frame, config, lambda: pool.measure(limit.best_batch)
+                )
+                runs.append(transform)
+        rounds = headline_rounds(servers, lambda: pool.measure(limit.best_batch), frame, config)
 
     results = {
-        "machine": machine(),
+        "machine": {**machine(), "peaks": [asdict(p) for p in peaks]},
         "config": {
             "workers": workers,
             "threads_per_worker": threads,
@@ -528,12 +577,16 @@ def run(config: BenchConfig) -> dict[str, Any]:
             "rows": len(rows),
             "multi_rows": config.multi_rows,
             "transform_rows": config.transform_rows,
+            "rounds": config.rounds,
+            "saturation": list(SATURATION),
         },
         "modes": [asdict(m) for m in modes],
         "limit": {**asdict(limit), "best_batch": limit.best_batch, "rows_per_s": limit.rows_per_s},
+        "limit_beside_transform": limits_beside,
         "startup": startup,
         "steps": steps,
         "runs": [asdict(r) for r in runs],
+        "rounds": rounds,
         "lone": lone,
         "seconds": time.perf_counter() - began,
     }
@@ -543,6 +596,43 @@ def run(config: BenchConfig) -> dict[str, Any]:
     write_report(results, out)
     log(f"done in {results['seconds']:.0f} s: {out / 'results.md'}")
     return results
+
+
+ENGINES = ("torchserve", "ray")
+
+
+def start_servers(
+    stack: ExitStack,
+    archive: Path,
+    out: Path,
+    config: BenchConfig,
+    model_config: dict[str, Any],
+    env: dict[str, str],
+    workers: int,
+    threads: int,
+    cores: int,
+) -> dict[str, Server]:
+    """Every server measured, all up at once (so their load points can alternate), closed with `stack`."""
+    csv_headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+    (out / "torchserve").mkdir()
+    ts = stack.enter_context(torchserve(archive, out / "torchserve", config, env))
+    assert ts.process is not None
+    ts_headers = {**ts.headers(), **csv_headers}
+    servers = {
+        "torchserve": Server(ts.inference_url + "/invocations", ts_headers, ts.process.pid, procstats.torchserve_role)
+    }
+    if config.ray:
+        ray_env = {**env, **hosting_env(model_config, workers, threads)}
+        url, pid = stack.enter_context(ray_serve(config, ray_env, out / "ray.log"))
+        servers["ray"] = Server(url, csv_headers, pid, procstats.ray_role)
+    if config.baseline:
+        # The note's design, a worker per core and one request at a time: as written (eager fp32), and
+        # on our default mode, so the serving design and the runtime are credited separately.
+        for system, mode in (("flask", "fp32"), ("flask-default", env["BSM_EXECUTION"])):
+            logfile = out / f"gunicorn-{system}.log"
+            url, pid = stack.enter_context(gunicorn(config, cores, {**env, "BSM_EXECUTION": mode}, logfile))
+            servers[system] = Server(url, csv_headers, pid, procstats.gunicorn_role)
+    return servers
 
 
 def text_steps(config: BenchConfig, cores: int) -> dict[str, Any] | None:

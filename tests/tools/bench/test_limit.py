@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tools.bench.limit import interleaved
+import torch
+
+from tools.bench.limit import encoder_clock, interleaved
 
 
 def test_every_call_runs_once_per_input_and_the_first_turn_rotates() -> None:
@@ -19,3 +21,19 @@ def test_every_call_runs_once_per_input_and_the_first_turn_rotates() -> None:
 def test_each_calls_time_is_its_own() -> None:
     seconds = interleaved([lambda _: time.sleep(0.02), lambda _: None], range(3))
     assert min(seconds[0]) >= 0.02 > max(seconds[1])
+
+
+def test_the_encoder_clock_counts_only_time_inside_the_encoder() -> None:
+    class Slow(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            time.sleep(0.02)
+            return x
+
+    encoder = Slow()
+    with encoder_clock(encoder) as seconds:
+        encoder(torch.zeros(1))
+        time.sleep(0.05)  # outside the encoder: not counted
+        encoder(torch.zeros(1))
+    assert 0.04 <= seconds[0] < 0.09
+    encoder(torch.zeros(1))
+    assert seconds[0] < 0.09 and not encoder._forward_hooks and not encoder._forward_pre_hooks  # hooks removed
