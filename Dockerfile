@@ -1,8 +1,14 @@
 # SageMaker serving image: `docker run IMAGE serve` (real-time, multi-model, batch transform)
 # and `docker run IMAGE train`. No model weights inside: SageMaker mounts them at /opt/ml.
 
+# Build arguments; the defaults make the published image (`make image` changes them only where it must).
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+# Where pip takes torch from: PyTorch's CPU index (the registry's default build drags in CUDA).
+# Elsewhere, e.g. "--no-index --find-links /wheels" with the wheel's folder mounted there.
+ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"
+
 # Stage 1: compile the TorchServe frontend plugins (ready /ping, /execution-parameters).
-FROM python:3.11-slim-bookworm AS plugins
+FROM ${BASE_IMAGE} AS plugins
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jdk-headless \
@@ -14,7 +20,8 @@ RUN /src/plugins/build.sh /out \
     "$(python -c 'import importlib.util, os; print(os.path.join(os.path.dirname(importlib.util.find_spec("ts").origin), "frontend", "model-server.jar"))')"
 
 # Stage 2: the runtime.
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+ARG TORCH_SOURCE
 LABEL com.amazonaws.sagemaker.capabilities.multi-models=true \
       com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 # hadolint ignore=DL3008
@@ -28,9 +35,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/bsm/src
 COPY constraints.txt pyproject.toml README.md ./
 COPY handler ./handler
-# torch from PyTorch's CPU index (the registry's default build drags in CUDA); every other
-# version comes from constraints.txt, the set the test suite ran with.
-RUN pip install --no-cache-dir -c constraints.txt --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
+# torch first, from TORCH_SOURCE; every other version comes from constraints.txt, the set the
+# test suite ran with. TORCH_SOURCE is pip options, split into words on purpose.
+# hadolint ignore=SC2086
+RUN pip install --no-cache-dir -c constraints.txt ${TORCH_SOURCE} "torch==2.13.0" \
  && pip install --no-cache-dir -c constraints.txt ".[serve,ray]"
 COPY --from=plugins /out/sagemaker/bsm-plugins.jar /opt/bsm/plugins/bsm-plugins.jar
 RUN useradd --create-home --uid 1000 bsm

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 VARIANT ?= base
 EXAMPLE_DIR := build/example-model$(if $(filter base,$(VARIANT)),,-$(VARIANT))
 
-.PHONY: help venv example plugins archive serve check test test-fast bench bench-publish soak fuzz clean
+.PHONY: help venv example plugins archive serve check test test-fast bench bench-publish image soak fuzz clean
 
 help:
 	@echo "make serve    set up, build and archive the example model, serve it on :8080 (ENGINE=ray: on Ray Serve;"
@@ -18,6 +18,7 @@ help:
 	@echo "make check    lint and format (ruff), types (mypy), the layers' import contract (import-linter)"
 	@echo "make bench    set up, then benchmark: limit, our server, Flask baseline (build/bench)"
 	@echo "make bench-publish  a full run's report into docs/bench, its figures into README.md and docs/speed.md"
+	@echo "make image    build the SageMaker image $(IMAGE) with docker, else podman (installed if neither is)"
 	@echo "make example  build (or reuse) the example model in $(EXAMPLE_DIR)"
 	@echo "make fuzz     fuzz a request's whole path on the example model for FUZZ_MINUTES (build/fuzz/corpus kept)"
 
@@ -80,6 +81,13 @@ test-fast: example plugins
 bench: example plugins
 	$(MAKE) example VARIANT=multilingual
 	HF_HUB_OFFLINE=1 $(PY) -m tools.bench --out build/bench $(BENCH_ARGS)
+
+IMAGE ?= bsm-serving:latest
+
+# The SageMaker image (Dockerfile); on a machine that cannot pull its base or reach PyTorch's CPU
+# index, a stand-in base and a local torch wheel, said loudly (tools/image/build.sh).
+image:
+	tools/image/build.sh $(IMAGE)
 
 bench-publish: $(STAMP)
 	$(PY) -m tools.bench.publish --run build/bench README.md docs/speed.md

@@ -36,7 +36,8 @@ def test_sagemaker_contract() -> None:
     assert entrypoint and json.loads(entrypoint[-1].removeprefix("ENTRYPOINT")) == ["bsm-container"]  # exec form
     assert "com.amazonaws.sagemaker.capabilities.multi-models=true" in DOCKERFILE
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in DOCKERFILE
-    assert "FROM python:3.11" in DOCKERFILE and "openjdk-17" in DOCKERFILE
+    assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in DOCKERFILE and "openjdk-17" in DOCKERFILE
+    assert 'ARG TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cpu"' in DOCKERFILE  # the published default
     assert '"torch==2.13.0"' in DOCKERFILE and "-c constraints.txt" in DOCKERFILE
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -186,13 +187,15 @@ class LimitPool:
 
     def __init__(self, model_dir: Path, rows: Rows, execution: str, workers: int, threads: int) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter, as a TorchServe worker is
-        barrier, self.results = context.Barrier(workers), context.Queue()
+        # Held here until the processes start: a Barrier only its Process args refer to is freed, and a
+        # spawned child then finds its shared memory gone.
+        self.barrier, self.results = context.Barrier(workers), context.Queue()
         self.commands = [context.Queue() for _ in range(workers)]
         self.execution, self.workers, self.threads = execution, workers, threads
         self.processes = [
             context.Process(
                 target=_limit_worker,
-                args=(model_dir, execution, threads, rows[i::workers], barrier, self.commands[i], self.results),
+                args=(model_dir, execution, threads, rows[i::workers], self.barrier, self.commands[i], self.results),
             )
             for i in range(workers)
         ]
@@ -201,14 +204,24 @@ class LimitPool:
         for process in self.processes:
             process.start()
         for _ in self.processes:
-            self.results.get(timeout=900)
+            self._answer()
         return self
+
+    def _answer(self) -> Any:
+        """The next answer of a process; raise at once if one of them died instead of waiting forever."""
+        while True:
+            try:
+                return self.results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p.exitcode for p in self.processes if p.exitcode is not None]
+                if dead:
+                    raise RuntimeError(f"a limit process exited with {dead[0]}") from None
 
     def measure(self, batch: int) -> float:
         """Rows per second of every process at once, each over its share of the rows in micro-batches of `batch`."""
         for commands in self.commands:
             commands.put(batch)
-        timings = [self.results.get(timeout=900) for _ in self.processes]
+        timings = [self._answer() for _ in self.processes]
         return sum(count for count, _ in timings) / max(seconds for _, seconds in timings)
 
     def __exit__(self, *_: object) -> None:

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from tools.bench.limit import encoder_clock, interleaved
+from tools.bench.limit import LimitPool, encoder_clock, interleaved
 
 
 def test_every_call_runs_once_per_input_and_the_first_turn_rotates() -> None:
@@ -37,3 +37,11 @@ def test_the_encoder_clock_counts_only_time_inside_the_encoder() -> None:
     assert 0.04 <= seconds[0] < 0.09
     encoder(torch.zeros(1))
     assert seconds[0] < 0.09 and not encoder._forward_hooks and not encoder._forward_pre_hooks  # hooks removed
+
+
+def test_the_limit_pool_stays_loaded_and_measures_again(tiny_model_dir, tiny_frames) -> None:
+    rows = tiny_frames[1].drop(columns="intent").astype(str).head(40).to_dict("records")
+    with LimitPool(tiny_model_dir, rows, "fp32", workers=2, threads=1) as pool:
+        first, second = pool.measure(8), pool.measure(8)
+        assert first > 0 and second > 0
+    assert all(process.exitcode == 0 for process in pool.processes)
