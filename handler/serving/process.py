@@ -28,11 +28,42 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+    """Whether a process of group `pgid` still runs; a zombie does not, and one that is ours is reaped.
+
+    In a container we are PID 1, and the group's orphans (TorchServe's workers once its frontend
+    exits) become our children: unreaped, they stay zombies, still members of the group, and a
+    stop that counted them waited out its whole grace. Without /proc, any member counts.
+    """
+    members = _members(pgid)
+    if members is None:
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for pid, state, parent in members:
+        if state == "Z" and parent == os.getpid() and pid != pgid:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+    return any(state != "Z" for _, state, _ in members)
+
+
+def _members(pgid: int, proc: Path = Path("/proc")) -> list[tuple[int, str, int]] | None:
+    """(pid, state, parent pid) of each process in group `pgid`, read from /proc; None without it."""
+    if not proc.is_dir():
+        return None
+    members = []
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            # After the command's closing parenthesis: state, parent pid, process group.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:
+            members.append((int(stat.parent.name), fields[0], int(fields[1])))
+    return members
 
 
 FIRST_PORT = 20_000

@@ -53,8 +53,9 @@ def summary(results: Results) -> str:
         p99 = ratio(results, (engine, "single"), ("flask", "single"), key="p99_ms")
         design = ratio(results, (engine, "single"), ("flask-default", "single"))
         saturated = ratio(results, (engine, c["saturation"][0]), ("limit", "limit"))
+        name = NAMES[engine][:1].upper() + NAMES[engine][1:]
         lines.append(
-            f"- {NAMES[engine]}, 16 clients sending single rows: {single['a']:.0f} rows/s at p99 "
+            f"- {name}, 16 clients sending single rows: {single['a']:.0f} rows/s at p99 "
             f"{p99['a'] if p99 else float('nan'):.0f} ms; {_times(single)} Flask + gunicorn as the note builds it "
             f"(eager fp32, {single['b']:.0f} rows/s), {_times(design)} the same Flask design on our default mode "
             f"(the serving design alone). Saturated ({c['saturation'][1]} clients x {c['multi_rows']}-row "
