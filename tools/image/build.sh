@@ -35,10 +35,15 @@ if curl --silent --fail --max-time 10 --output /dev/null https://download.pytorc
     :  # the Dockerfile's default: PyTorch's CPU index
 elif [ "$engine" = podman ] && compgen -G "$wheels/torch-2.13.0+cpu-*.whl" >/dev/null; then
     echo "make image: PyTorch's CPU index is out of reach: torch comes from $wheels" >&2
-    args+=(--volume "$wheels:/wheels:ro" --build-arg "TORCH_SOURCE=--no-index --find-links /wheels")
+    args+=(--volume "$wheels:/wheels:ro" --build-arg "TORCH_SOURCE=--find-links /wheels")
 else
     echo "make image: PyTorch's CPU index is out of reach and no torch wheel is in $wheels (TORCH_WHEELS)" >&2
     exit 1
+fi
+
+# A TLS-intercepting proxy's CA (pip's own PIP_CERT here): lent to the build's pip, never copied in.
+if [ "$engine" = podman ] && [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    args+=(--volume "$PIP_CERT:/run/bsm-build-ca.crt:ro" --build-arg "PIP_CERT=/run/bsm-build-ca.crt")
 fi
 
 began=$(date +%s)
