@@ -28,7 +28,7 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float) -> int:
 
 
 def _group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs; a zombie does not, and one that is ours is reaped.
+    """Whether a process of group `pgid` is left; a zombie that is our own child is reaped and is not.
 
     In a container we are PID 1, and the group's orphans (TorchServe's workers once its frontend
     exits) become our children: unreaped, they stay zombies, still members of the group, and a
@@ -41,13 +41,15 @@ def _group_alive(pgid: int) -> bool:
             return True
         except ProcessLookupError:
             return False
+    me = os.getpid()
     for pid, state, parent in members:
-        if state == "Z" and parent == os.getpid() and pid != pgid:
+        if state == "Z" and parent == me and pid != pgid:
             try:
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-    return any(state != "Z" for _, state, _ in members)
+    # Another's zombie is reaped by its parent (or init) in a moment: wait for it, as for the living.
+    return any(state != "Z" or parent != me for _, state, parent in members)
 
 
 def _members(pgid: int, proc: Path = Path("/proc")) -> list[tuple[int, str, int]] | None:
