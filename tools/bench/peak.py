@@ -75,6 +75,8 @@ def openvino_kernel(precision: str, size: int, threads: int) -> tuple[Callable[[
     import openvino as ov
     import openvino.opset13 as ops
 
+    from handler.model.openvino.encoder import compile_encoder
+
     rng = np.random.default_rng(0)
     x = ops.parameter([size, size], ov.Type.f32)
     weights: Any = ops.constant(rng.standard_normal((size, size)).astype(np.float32))
@@ -85,9 +87,7 @@ def openvino_kernel(precision: str, size: int, threads: int) -> tuple[Callable[[
         wlow, whigh = np.float32(-4.0), np.float32(4.0)
         weights = ops.fake_quantize(weights, wlow, whigh, wlow, whigh, 255)
     model = ov.Model([ops.matmul(source, weights, False, True)], [x])
-    hint = "bf16" if precision == "bf16" else "f32"
-    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY"}
-    compiled = ov.Core().compile_model(model, "CPU", config)
+    compiled = compile_encoder(model, "bf16" if precision == "bf16" else "f32", threads)  # as the encoder is
     request = compiled.create_infer_request()
     data = np.abs(rng.standard_normal((size, size))).astype(np.float32)
     return (lambda: request.infer([data], share_inputs=True)), executed_precision(compiled)

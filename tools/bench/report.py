@@ -307,10 +307,7 @@ def rounds_section(results: Results) -> list[str]:
         "| system | requests | clients | rows/s | p99 ms |",
         "|---|---|---:|---|---|",
     ]
-    seen: list[tuple[str, str]] = []
-    for t in results["rounds"]:
-        if (t["system"], t["kind"]) not in seen:
-            seen.append((t["system"], t["kind"]))
+    seen = dict.fromkeys((t["system"], t["kind"]) for t in results["rounds"])
     for system, kind in sorted(seen, key=lambda k: list(NAMES).index(k[0])):
         taken = list(_taken(results, system, kind).values())
         rate = median_and_range([t["rows_per_s"] for t in taken])
